@@ -1,0 +1,3 @@
+//! `osc-central`: Central Command.
+//!
+//! # Layout
