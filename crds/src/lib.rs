@@ -8,3 +8,5 @@
 //! # Layout
 //! - `selector`: Kubernetes label selectors, parsed with errors that point at the offending character, and
 //!   matched against label maps.
+
+pub mod selector;
