@@ -4,7 +4,9 @@
 //!
 //! # Layout
 //!
+//! - [`dsse`]: DSSE v1 envelopes, the PAE, Ed25519 keys with their keyids, signing and verifying.
 //! - [`merkle`]: the evidence log's RFC 6962 Merkle tree, inclusion and consistency proofs with
 //!   offline verifiers, and signed tree heads.
 
+pub mod dsse;
 pub mod merkle;
