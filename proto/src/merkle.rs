@@ -14,9 +14,11 @@
 //! out-of-range index instead of returning an error. The algorithms are short, so they live here.
 
 use chrono::{DateTime, Utc};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::dsse::{self, PublicKey, Signer};
 
 /// A SHA-256 digest: a leaf hash, an interior node hash or a tree root.
 pub type Hash = [u8; 32];
@@ -521,11 +523,12 @@ pub fn verify_consistency(
 /// A tree head signed by the log's Ed25519 key: the log vouches that its first `size` entries
 /// hash to `root`.
 ///
-/// The signature covers [`SignedTreeHead::signed_bytes`], a fixed 75-byte layout, so no JSON
-/// canonicalisation is involved: the ASCII tag `OsirisCare tree head v1` and a zero byte (so that
-/// the signature can never be replayed as one over another kind of message), then `size` as a
-/// big-endian u64, the timestamp as big-endian i64 seconds and u32 nanoseconds since the Unix
-/// epoch, and the 32-byte root. The key id is not signed: it only says which pinned key to try.
+/// The signature is Ed25519 over [`SignedTreeHead::signed_bytes`]: DSSE's pre-authentication
+/// encoding ([`dsse::pae`]) of the type [`TREE_HEAD_PAYLOAD_TYPE`] and a fixed 52-byte body, so
+/// no JSON canonicalisation is involved and a tree-head signature can never pass as a signature
+/// over any other kind of document. The body is `size` as a big-endian u64, the timestamp as
+/// big-endian i64 seconds and u32 nanoseconds since the Unix epoch, then the 32-byte root. The
+/// key id is not signed: it only says which pinned key to try.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignedTreeHead {
@@ -536,42 +539,52 @@ pub struct SignedTreeHead {
     pub root: Hash,
     /// When the log signed the head; RFC 3339 in JSON.
     pub timestamp: DateTime<Utc>,
-    /// The id of the signing key (see [`key_id`]), so a verifier can pick the pinned key.
+    /// The DSSE key id of the log key ([`dsse::PublicKey::keyid`]), so a verifier can pick the
+    /// pinned key.
     pub keyid: String,
     /// The Ed25519 signature over [`SignedTreeHead::signed_bytes`], base64 in JSON.
     #[serde(with = "base64_signature")]
     pub signature: [u8; 64],
 }
 
+/// The type bound into a tree-head signature by the DSSE pre-authentication encoding.
+pub const TREE_HEAD_PAYLOAD_TYPE: &str = "application/vnd.osiriscare.tree-head.v1";
+
 impl SignedTreeHead {
     /// Signs the head of a tree of `size` entries with root `root`.
-    pub fn sign(size: u64, root: Hash, timestamp: DateTime<Utc>, log_key: &SigningKey) -> Self {
-        let bytes = tree_head_bytes(size, &root, &timestamp);
-        SignedTreeHead {
+    pub fn sign(size: u64, root: Hash, timestamp: DateTime<Utc>, log_key: &Signer) -> Self {
+        let mut head = SignedTreeHead {
             size,
             root,
             timestamp,
-            keyid: key_id(&log_key.verifying_key()),
-            signature: log_key.sign(&bytes).to_bytes(),
-        }
+            keyid: log_key.keyid().to_owned(),
+            signature: [0; 64],
+        };
+        head.signature = log_key.signing_key().sign(&head.signed_bytes()).to_bytes();
+        head
     }
 
     /// The exact bytes the signature covers (layout in the type's documentation).
-    pub fn signed_bytes(&self) -> [u8; TREE_HEAD_BYTES] {
-        tree_head_bytes(self.size, &self.root, &self.timestamp)
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(52);
+        body.extend_from_slice(&self.size.to_be_bytes());
+        body.extend_from_slice(&self.timestamp.timestamp().to_be_bytes());
+        body.extend_from_slice(&self.timestamp.timestamp_subsec_nanos().to_be_bytes());
+        body.extend_from_slice(&self.root);
+        dsse::pae(TREE_HEAD_PAYLOAD_TYPE, &body)
     }
 
-    /// Checks that the trusted log key signed this head.
-    pub fn verify(&self, log_key: &VerifyingKey) -> Result<(), MerkleError> {
-        let trusted_keyid = key_id(log_key);
-        if self.keyid != trusted_keyid {
+    /// Checks that the pinned log key signed this head.
+    pub fn verify(&self, log_key: &PublicKey) -> Result<(), MerkleError> {
+        if self.keyid != log_key.keyid() {
             return Err(MerkleError::TreeHeadKeyMismatch {
                 size: self.size,
                 keyid: self.keyid.clone(),
-                trusted_keyid,
+                trusted_keyid: log_key.keyid().to_owned(),
             });
         }
         log_key
+            .verifying_key()
             .verify_strict(
                 &self.signed_bytes(),
                 &Signature::from_bytes(&self.signature),
@@ -582,34 +595,6 @@ impl SignedTreeHead {
                 source,
             })
     }
-}
-
-/// The length of [`SignedTreeHead::signed_bytes`].
-pub const TREE_HEAD_BYTES: usize = TREE_HEAD_TAG.len() + 8 + 8 + 4 + 32;
-
-/// The id of an Ed25519 public key: the lowercase hex SHA-256 of its 32 raw bytes.
-pub fn key_id(key: &VerifyingKey) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-/// The domain-separation tag that starts [`SignedTreeHead::signed_bytes`].
-const TREE_HEAD_TAG: &[u8] = b"OsirisCare tree head v1\0";
-
-fn tree_head_bytes(size: u64, root: &Hash, timestamp: &DateTime<Utc>) -> [u8; TREE_HEAD_BYTES] {
-    let mut out = [0; TREE_HEAD_BYTES];
-    let fields = [
-        TREE_HEAD_TAG,
-        &size.to_be_bytes(),
-        &timestamp.timestamp().to_be_bytes(),
-        &timestamp.timestamp_subsec_nanos().to_be_bytes(),
-        root,
-    ];
-    let mut at = 0;
-    for field in fields {
-        out[at..at + field.len()].copy_from_slice(field);
-        at += field.len();
-    }
-    out
 }
 
 /// Where a proof hash sits relative to the running hash at one level of a path.

@@ -1,10 +1,10 @@
 //! The Merkle log against published RFC 6962 test vectors, its edge cases, and its wire format.
 
 use chrono::DateTime;
-use ed25519_dalek::SigningKey;
+use osc_proto::dsse::{Signer, pae};
 use osc_proto::merkle::{
     ConsistencyProof, EMPTY_ROOT, Hash, InclusionProof, MerkleError, MerkleTree, SignedTreeHead,
-    TREE_HEAD_BYTES, key_id, leaf_hash, node_hash, verify_consistency, verify_inclusion,
+    TREE_HEAD_PAYLOAD_TYPE, leaf_hash, node_hash, verify_consistency, verify_inclusion,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -328,8 +328,8 @@ fn a_malformed_hash_in_json_is_refused_with_its_position() {
     assert!(err.contains("64 hex characters"), "{err}");
 }
 
-fn log_key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
+fn log_key(seed: u8) -> Signer {
+    Signer::from_seed(&[seed; 32])
 }
 
 fn signed_head() -> SignedTreeHead {
@@ -343,29 +343,29 @@ fn signed_head() -> SignedTreeHead {
 #[test]
 fn a_signed_tree_head_verifies_under_its_log_key() {
     let head = signed_head();
-    assert_eq!(head.keyid, key_id(&log_key(7).verifying_key()));
-    head.verify(&log_key(7).verifying_key()).unwrap();
+    assert_eq!(head.keyid, log_key(7).keyid());
+    head.verify(&log_key(7).public_key()).unwrap();
 }
 
 #[test]
 fn signed_tree_head_bytes_follow_the_documented_layout() {
     let head = signed_head();
-    let bytes = head.signed_bytes();
-    let (tag, rest) = bytes.split_at(24);
-    assert_eq!(tag, b"OsirisCare tree head v1\0");
-    let (size, rest) = rest.split_at(8);
-    assert_eq!(size, 8u64.to_be_bytes());
-    let (seconds, rest) = rest.split_at(8);
-    assert_eq!(seconds, 1_772_366_400i64.to_be_bytes());
-    let (nanos, root) = rest.split_at(4);
-    assert_eq!(nanos, 123_456_789u32.to_be_bytes());
-    assert_eq!(root, head.root);
-    assert_eq!(bytes.len(), TREE_HEAD_BYTES);
+    let mut body = Vec::new();
+    body.extend_from_slice(&8u64.to_be_bytes());
+    body.extend_from_slice(&1_772_366_400i64.to_be_bytes());
+    body.extend_from_slice(&123_456_789u32.to_be_bytes());
+    body.extend_from_slice(&head.root);
+    assert_eq!(body.len(), 52);
+    assert_eq!(head.signed_bytes(), pae(TREE_HEAD_PAYLOAD_TYPE, &body));
+    assert!(
+        head.signed_bytes()
+            .starts_with(b"DSSEv1 39 application/vnd.osiriscare.tree-head.v1 52 ")
+    );
 }
 
 #[test]
 fn an_altered_or_foreign_tree_head_is_refused() {
-    let trusted = log_key(7).verifying_key();
+    let trusted = log_key(7).public_key();
     let signature_fails: Expect = |e| matches!(e, MerkleError::TreeHeadSignature { size: 8, .. });
     let mut cases: Vec<(&str, SignedTreeHead, Expect)> = Vec::new();
     let mut head = signed_head();
@@ -388,7 +388,7 @@ fn an_altered_or_foreign_tree_head_is_refused() {
         matches!(e, MerkleError::TreeHeadKeyMismatch { .. })
     }));
     let mut head = foreign;
-    head.keyid = key_id(&log_key(7).verifying_key());
+    head.keyid = log_key(7).keyid().to_owned();
     cases.push((
         "another key's signature under the trusted keyid",
         head,
@@ -414,7 +414,7 @@ fn a_signed_tree_head_round_trips_through_json() {
         "base64 of 64 bytes"
     );
     let back: SignedTreeHead = serde_json::from_value(json).unwrap();
-    back.verify(&log_key(7).verifying_key()).unwrap();
+    back.verify(&log_key(7).public_key()).unwrap();
     assert_eq!(back, head);
 
     let mut short = serde_json::to_value(&head).unwrap();
