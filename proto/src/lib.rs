@@ -4,9 +4,15 @@
 //!
 //! # Layout
 //!
+//! - [`api`]: Kubernetes API envelopes: `List`, watch events, `Status` errors worded as the API server
+//!   words them, and the `Table` that `kubectl get` prints.
 //! - [`dsse`]: DSSE v1 envelopes, the PAE, Ed25519 keys with their keyids, signing and verifying.
 //! - [`merkle`]: the evidence log's RFC 6962 Merkle tree, inclusion and consistency proofs with
 //!   offline verifiers, and signed tree heads.
+//! - [`release`]: the signed release manifest and the checks an appliance makes before and after
+//!   downloading an update.
 
+pub mod api;
 pub mod dsse;
 pub mod merkle;
+pub mod release;
