@@ -8,5 +8,23 @@
 //! # Layout
 //! - `selector`: Kubernetes label selectors, parsed with errors that point at the offending character, and
 //!   matched against label maps.
+//! - `meta`: the API group and version constants and `ObjectMeta`, the metadata every object carries.
+//! - `condition`: `metav1.Condition`-shaped status conditions and the helpers that keep their transition
+//!   times honest.
+//! - `kinds`: the seven kinds (one module each), the generic `Object` envelope, `Kind` and `AnyObject`.
+//! - `duration`: Go-style duration strings (`"90s"`, `"1h30m"`) that round-trip exactly.
+//! - `window`: maintenance windows and the pure "open now?" / "opens next when?" questions, DST-aware.
+//! - `defaults`: every default of the model, applied by `apply_defaults` and shown in the schemas.
 
 pub mod selector;
+
+pub mod condition;
+pub mod defaults;
+pub mod duration;
+pub mod kinds;
+pub mod meta;
+pub mod window;
+
+pub use duration::Duration;
+pub use kinds::{AnyObject, Kind, Object};
+pub use meta::{API_VERSION, GROUP, ObjectMeta, VERSION};
