@@ -15,6 +15,8 @@
 //! - `duration`: Go-style duration strings (`"90s"`, `"1h30m"`) that round-trip exactly.
 //! - `window`: maintenance windows and the pure "open now?" / "opens next when?" questions, DST-aware.
 //! - `defaults`: every default of the model, applied by `apply_defaults` and shown in the schemas.
+//! - `validate`: semantic validation of one object and of references across a set, reporting every
+//!   problem at once with its field path and a Kubernetes `StatusCause` reason.
 
 pub mod selector;
 
@@ -23,8 +25,10 @@ pub mod defaults;
 pub mod duration;
 pub mod kinds;
 pub mod meta;
+pub mod validate;
 pub mod window;
 
 pub use duration::Duration;
 pub use kinds::{AnyObject, Kind, Object};
 pub use meta::{API_VERSION, GROUP, ObjectMeta, VERSION};
+pub use validate::{FieldError, FieldErrorReason, ObjectError, ValidationErrors, validate_references};

@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{Kind, Object, Spec};
 use crate::condition::Condition;
 use crate::defaults;
+use crate::validate::spec::PERCENT_RANGE;
 
 /// A rollout, cluster-scoped.
 pub type Rollout = Object<RolloutSpec>;
@@ -81,11 +82,14 @@ pub struct Wave {
     /// Targets updated by the end of this wave, as a percent of all targets (1–100, rounded up);
     /// exclusive with `count`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = PERCENT_RANGE.0, max = PERCENT_RANGE.1))]
     pub percent: Option<u32>,
     /// Percent of this wave's appliances that must succeed before the next wave starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(default = "defaults::success_threshold", range(min = 1, max = 100))]
+    #[schemars(
+        default = "defaults::success_threshold",
+        range(min = PERCENT_RANGE.0, max = PERCENT_RANGE.1)
+    )]
     pub success_threshold: Option<u32>,
     /// Whether the rollout pauses (sets `spec.paused`) when this wave succeeds, for a person to resume.
     #[serde(default)]

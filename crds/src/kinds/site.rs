@@ -10,6 +10,7 @@ use super::{Framework, Kind, Object, Spec};
 use crate::condition::Condition;
 use crate::defaults;
 use crate::duration::Duration;
+use crate::validate::spec::{FLAP_THRESHOLD_RANGE, MAX_ATTEMPTS_RANGE};
 use crate::window::MaintenanceWindow;
 
 /// A customer site (a practice), cluster-scoped.
@@ -81,7 +82,7 @@ pub struct Healing {
     /// Remediation attempts for one drifted (host, runbook) pair before it is escalated; the budget
     /// resets when the check passes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(default = "defaults::max_attempts", range(min = 1, max = 10))]
+    #[schemars(default = "defaults::max_attempts", range(min = MAX_ATTEMPTS_RANGE.0, max = MAX_ATTEMPTS_RANGE.1))]
     pub max_attempts: Option<u32>,
     /// Heals of one pair within this window that count as flapping (see `flapThreshold`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,7 +90,10 @@ pub struct Healing {
     pub flap_window: Option<Duration>,
     /// A pair healed this many times within `flapWindow` is escalated instead of healed again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(default = "defaults::flap_threshold", range(min = 2, max = 100))]
+    #[schemars(
+        default = "defaults::flap_threshold",
+        range(min = FLAP_THRESHOLD_RANGE.0, max = FLAP_THRESHOLD_RANGE.1)
+    )]
     pub flap_threshold: Option<u32>,
 }
 
