@@ -17,6 +17,10 @@
 //! - `defaults`: every default of the model, applied by `apply_defaults` and shown in the schemas.
 //! - `validate`: semantic validation of one object and of references across a set, reporting every
 //!   problem at once with its field path and a Kubernetes `StatusCause` reason.
+//! - `load`: reads manifests (YAML streams, JSON, `List`s) from strings, files and directories into
+//!   validated objects, with every problem at its file, line and column; the crate's only I/O.
+//! - `schema`: JSON Schemas and structural `CustomResourceDefinition`s generated from the types, checked in
+//!   under `crds/generated/`.
 
 pub mod selector;
 
@@ -24,7 +28,9 @@ pub mod condition;
 pub mod defaults;
 pub mod duration;
 pub mod kinds;
+pub mod load;
 pub mod meta;
+pub mod schema;
 pub mod validate;
 pub mod window;
 
