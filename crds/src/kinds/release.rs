@@ -18,7 +18,8 @@ pub struct ReleaseSpec {
     /// The image to download.
     pub image: Image,
     /// Ed25519 signatures over the release manifest (version, image sha256 and size, expiry) by the
-    /// release keys the appliances pin; at least one.
+    /// release keys the appliances pin. Added by the offline signing ceremony when the image is
+    /// published, so absent before; appliances refuse a release without enough valid signatures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<Signature>,
     /// The oldest controller version (semver) that can install this release.
