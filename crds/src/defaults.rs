@@ -64,6 +64,15 @@ pub const SUCCESS_THRESHOLD: u32 = 90;
 /// The single wave of a rollout that names none.
 pub const FINAL_WAVE_PERCENT: u32 = 100;
 
+/// The transport of a host that names none: the one its platform is managed over.
+pub fn transport_type(platform: Platform) -> TransportType {
+    match platform {
+        Platform::Linux => TransportType::Ssh,
+        Platform::Windows => TransportType::Winrm,
+        Platform::Appliance => TransportType::Local,
+    }
+}
+
 /// Filling the fields an author left out with their defaults.
 pub trait ApplyDefaults {
     /// Sets every absent defaulted field; fields already set are left alone, so this is idempotent.
@@ -105,11 +114,7 @@ impl ApplyDefaults for SiteSpec {
 impl ApplyDefaults for HostSpec {
     fn apply_defaults(&mut self) {
         let transport = self.transport.get_or_insert_with(Transport::default);
-        let type_ = *transport.type_.get_or_insert(match self.platform {
-            Platform::Linux => TransportType::Ssh,
-            Platform::Windows => TransportType::Winrm,
-            Platform::Appliance => TransportType::Local,
-        });
+        let type_ = *transport.type_.get_or_insert(transport_type(self.platform));
         if transport.port.is_none() {
             transport.port = match type_ {
                 TransportType::Ssh => Some(SSH_PORT),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Kind, Object, Platform, Spec};
 use crate::condition::Condition;
+use crate::defaults;
 
 /// A managed machine, namespaced by its site. Its labels decide which runbooks apply to it.
 pub type Host = Object<HostSpec>;
@@ -125,7 +126,73 @@ pub enum CheckResult {
     NotApplicable,
 }
 
+impl HostSpec {
+    /// The transport in force: the one given, or the platform's default.
+    pub fn transport_type(&self) -> TransportType {
+        self.transport
+            .as_ref()
+            .and_then(|t| t.type_)
+            .unwrap_or_else(|| defaults::transport_type(self.platform))
+    }
+}
+
+impl TransportType {
+    /// The name as written in manifests (`"winrm"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportType::Local => "local",
+            TransportType::Ssh => "ssh",
+            TransportType::Winrm => "winrm",
+        }
+    }
+}
+
 impl Spec for HostSpec {
     const KIND: Kind = Kind::Host;
     type Status = HostStatus;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_names_match_serde() {
+        for t in [
+            TransportType::Local,
+            TransportType::Ssh,
+            TransportType::Winrm,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+    }
+
+    #[test]
+    fn transport_in_force_table() {
+        let host = |platform, type_| HostSpec {
+            address: None,
+            platform,
+            transport: type_.map(|type_| Transport {
+                type_: Some(type_),
+                ..Transport::default()
+            }),
+        };
+        let cases = [
+            (Platform::Linux, None, TransportType::Ssh),
+            (Platform::Windows, None, TransportType::Winrm),
+            (Platform::Appliance, None, TransportType::Local),
+            (
+                Platform::Appliance,
+                Some(TransportType::Ssh),
+                TransportType::Ssh,
+            ),
+        ];
+        for (platform, given, expected) in cases {
+            assert_eq!(
+                host(platform, given).transport_type(),
+                expected,
+                "{platform:?} {given:?}"
+            );
+        }
+    }
 }

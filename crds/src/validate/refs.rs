@@ -6,7 +6,7 @@ use std::fmt;
 use super::{Errors, FieldError, FieldErrorReason, Path};
 use crate::kinds::credential::CredentialType;
 use crate::kinds::host::TransportType;
-use crate::kinds::{AnyObject, Credential, Host, Kind, Platform, Runbook, Site};
+use crate::kinds::{AnyObject, Credential, Host, Kind, Runbook, Site};
 use crate::selector::{self, Selector};
 
 /// A problem with one object of a set, naming the object.
@@ -200,15 +200,14 @@ fn check_host(index: &Index, host: &Host, errors: &mut Errors) {
     let Some(name) = &transport.credential_ref else {
         return;
     };
-    let (types, purpose): (&[CredentialType], &str) = match transport.type_ {
-        Some(TransportType::Winrm) => (&[CredentialType::Winrm], "the winrm transport"),
-        None if host.spec.platform == Platform::Windows => {
-            (&[CredentialType::Winrm], "the winrm transport")
-        }
-        _ => (
+    let (types, purpose): (&[CredentialType], &str) = match host.spec.transport_type() {
+        TransportType::Winrm => (&[CredentialType::Winrm], "the winrm transport"),
+        TransportType::Ssh => (
             &[CredentialType::SshKey, CredentialType::Password],
             "the ssh transport",
         ),
+        // Validation forbids a credential for the local transport.
+        TransportType::Local => return,
     };
     let path = Path::root("spec").field("transport").field("credentialRef");
     check_credential(index, site, name, types, purpose, &path, errors);

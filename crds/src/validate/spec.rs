@@ -264,11 +264,7 @@ impl SpecRules for HostSpec {
         let transport = self.transport.clone().unwrap_or_default();
         let type_path = path.field("transport").field("type");
         // An absent type is the platform's default, which always fits.
-        let type_ = transport.type_.unwrap_or(match self.platform {
-            Platform::Linux => TransportType::Ssh,
-            Platform::Windows => TransportType::Winrm,
-            Platform::Appliance => TransportType::Local,
-        });
+        let type_ = self.transport_type();
         let fits = matches!(
             (self.platform, type_),
             (Platform::Windows, TransportType::Winrm)
@@ -282,7 +278,7 @@ impl SpecRules for HostSpec {
             errors.push(
                 &type_path,
                 FieldErrorReason::NotSupported,
-                Some(transport_name(type_)),
+                Some(type_.as_str()),
                 format!(
                     "not supported for platform {}: windows uses winrm, linux uses ssh, the appliance \
                      uses local (or ssh)",
@@ -296,7 +292,7 @@ impl SpecRules for HostSpec {
                 &path.field("address"),
                 format!(
                     "the {} transport needs the host's DNS name or IP address",
-                    transport_name(type_)
+                    type_.as_str()
                 ),
             ),
             None => {}
@@ -330,7 +326,7 @@ impl SpecRules for HostSpec {
                         &transport_path.field("credentialRef"),
                         format!(
                             "the {} transport needs the name of a Credential in the same site",
-                            transport_name(type_)
+                            type_.as_str()
                         ),
                     ),
                     Some(name) => errors.check_required(
@@ -342,14 +338,6 @@ impl SpecRules for HostSpec {
                 }
             }
         }
-    }
-}
-
-fn transport_name(type_: TransportType) -> &'static str {
-    match type_ {
-        TransportType::Local => "local",
-        TransportType::Ssh => "ssh",
-        TransportType::Winrm => "winrm",
     }
 }
 
