@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn transport_in_force_table() {
-        let host = |platform, type_| HostSpec {
+        let host = |platform, type_: Option<TransportType>| HostSpec {
             address: None,
             platform,
             transport: type_.map(|type_| Transport {
