@@ -320,10 +320,25 @@ fn the_pilot_rollout_targets_both_pilot_sites_with_an_existing_release() {
         .collect();
     assert_eq!(rollouts.len(), 1);
     let rollout = rollouts[0];
+    let release = repo
+        .objects
+        .iter()
+        .find_map(|l| match &l.object {
+            AnyObject::Release(r) if r.metadata.name == rollout.spec.release => Some(r),
+            _ => None,
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "rollout {} names a release that is not in the repo",
+                rollout.metadata.name
+            )
+        });
+    // Appliances refuse an unsigned release, so its rollout waits for the signing ceremony's pull request.
     assert!(
-        repo.objects.iter().any(|l| matches!(&l.object, AnyObject::Release(r) if r.metadata.name == rollout.spec.release)),
-        "rollout {} names a release that is not in the repo",
-        rollout.metadata.name
+        !release.spec.signatures.is_empty() || rollout.spec.paused,
+        "rollout {} delivers release {}, which is not signed yet: set paused: true until it is",
+        rollout.metadata.name,
+        release.metadata.name
     );
     let sites = selector::parse(rollout.spec.target.sites.as_deref().unwrap_or(""))
         .expect("validated selector");

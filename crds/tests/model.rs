@@ -169,8 +169,9 @@ metadata: {name: v1-4-2}
 spec:
   version: 1.4.2
   image: {url: "https://releases.osiriscare.net/osiris-1.4.2.img", sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", size: 734003200}
-  signatures: [{keyid: release-2025, sig: "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJCrze8SNFZ4kA=="}]
+  built: 2026-06-01T08:00:00Z
   expires: 2026-12-31T00:00:00Z
+  signatures: [{keyid: "ed25519:6a0c2a3e9f4b7d1c5e8f0a2b4c6d8e0f", sig: "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJCrze8SNFZ4kA=="}]
 "#;
 
 #[test]

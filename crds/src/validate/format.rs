@@ -163,16 +163,19 @@ pub(super) fn url(s: &str, schemes: &[&str]) -> Rule {
 
 /// 64 lowercase hex digits.
 pub(super) fn sha256_hex(s: &str) -> Rule {
-    if s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    if is_lower_hex(s, 64) {
         Ok(())
     } else {
         Err(Problem::invalid(
             "must be a SHA-256 digest: exactly 64 lowercase hex digits",
         ))
     }
+}
+
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// `sha256:` followed by 64 lowercase hex digits.
@@ -214,6 +217,20 @@ pub(super) fn ed25519_public_key(s: &str) -> Rule {
 /// An Ed25519 signature.
 pub(super) fn ed25519_signature(s: &str) -> Rule {
     base64_bytes(s, 64, "an Ed25519 signature")
+}
+
+/// A DSSE keyid as `osc_proto::dsse` derives it: `ed25519:` and 32 lowercase hex digits (the first 16
+/// bytes of the SHA-256 of the public key).
+pub(super) fn dsse_keyid(s: &str) -> Rule {
+    s.strip_prefix("ed25519:")
+        .filter(|hex| is_lower_hex(hex, 32))
+        .map(drop)
+        .ok_or_else(|| {
+            Problem::invalid(
+                "must be the signing key's DSSE keyid: \"ed25519:\" and 32 lowercase hex digits, the \
+                 first 16 bytes of the SHA-256 of its public key",
+            )
+        })
 }
 
 /// A host to connect to: an IP address or a DNS host name.
@@ -518,6 +535,22 @@ mod tests {
             ),
             ("ed25519 sig", ed25519_signature(&sig), true),
             ("ed25519 sig as key", ed25519_signature(&key), false),
+            (
+                "dsse keyid",
+                dsse_keyid("ed25519:0123456789abcdef0123456789abcdef"),
+                true,
+            ),
+            ("dsse keyid as a name", dsse_keyid("release-2026-a"), false),
+            (
+                "dsse keyid uppercase",
+                dsse_keyid("ed25519:0123456789ABCDEF0123456789ABCDEF"),
+                false,
+            ),
+            (
+                "dsse keyid whole digest",
+                dsse_keyid(&format!("ed25519:{sha}")),
+                false,
+            ),
             ("host ip", host("10.0.0.5"), true),
             ("host ipv6", host("2001:db8::1"), true),
             ("host name", host("EHR01.clinic.local"), true),

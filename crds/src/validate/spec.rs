@@ -584,7 +584,19 @@ impl SpecRules for ReleaseSpec {
                 "must be the image's length in bytes, more than 0",
             );
         }
-        check_signatures(errors, &path.field("signatures"), &self.signatures);
+        let signatures = path.field("signatures");
+        check_signatures(errors, &signatures, &self.signatures);
+        // Appliances pick the pinned key a signature is checked with by its DSSE keyid, so any other
+        // name makes a good signature count for nothing.
+        for (i, signature) in self.signatures.iter().enumerate() {
+            if !signature.keyid.trim().is_empty() {
+                errors.check(
+                    &signatures.index(i).field("keyid"),
+                    &signature.keyid,
+                    format::dsse_keyid(&signature.keyid),
+                );
+            }
+        }
         if let Some(version) = &self.min_controller_version {
             errors.check(
                 &path.field("minControllerVersion"),
@@ -599,11 +611,27 @@ impl SpecRules for ReleaseSpec {
                 format::max_len(notes, 64 * 1024),
             );
         }
-        if self.expires.is_none() {
+        if self.built.is_none() {
             errors.required(
+                &path.field("built"),
+                "when the image was built (RFC 3339): it is signed, and appliances raise their time floor \
+                 to it",
+            );
+        }
+        match (self.built, self.expires) {
+            (_, None) => errors.required(
                 &path.field("expires"),
                 "a release must expire (RFC 3339) so that an old signed release cannot be replayed forever",
-            );
+            ),
+            (Some(built), Some(expires)) if expires <= built => errors.invalid(
+                &path.field("expires"),
+                &expires.to_rfc3339(),
+                format!(
+                    "must be after built ({}): the release would be expired from the start",
+                    built.to_rfc3339()
+                ),
+            ),
+            _ => {}
         }
     }
 }

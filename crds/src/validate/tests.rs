@@ -156,6 +156,9 @@ fn signature(keyid: &str) -> Value {
     json!({"keyid": keyid, "sig": BASE64.encode([2u8; 64])})
 }
 
+/// A keyid of the form DSSE derives from a release key.
+const RELEASE_KEYID: &str = "ed25519:00112233445566778899aabbccddeeff";
+
 fn release() -> Value {
     object(
         "Release",
@@ -163,10 +166,11 @@ fn release() -> Value {
         json!({
             "version": "1.4.2",
             "image": {"url": "https://releases.osiriscare.net/1.4.2.img", "sha256": "ab".repeat(32), "size": 1_000_000},
-            "signatures": [signature("release-2025")],
+            "built": "2025-12-01T00:00:00Z",
+            "expires": "2026-06-01T00:00:00Z",
             "minControllerVersion": "1.2.0",
-            "notes": "fixes",
-            "expires": "2026-06-01T00:00:00Z"
+            "signatures": [signature(RELEASE_KEYID)],
+            "notes": "fixes"
         }),
     )
 }
@@ -1010,6 +1014,20 @@ fn release_rules() {
             &[("spec.signatures[0].sig", Invalid)],
         ),
         case(
+            "keyid that names no key the way appliances look keys up",
+            set(
+                release(),
+                &["spec", "signatures", "0", "keyid"],
+                json!("release-2026-a"),
+            ),
+            &[("spec.signatures[0].keyid", Invalid)],
+        ),
+        case(
+            "missing keyid is reported once, as required",
+            set(release(), &["spec", "signatures", "0", "keyid"], json!("")),
+            &[("spec.signatures[0].keyid", Required)],
+        ),
+        case(
             "bad controller version",
             set(
                 release(),
@@ -1022,6 +1040,38 @@ fn release_rules() {
             "no expiry",
             set(release(), &["spec", "expires"], Value::Null),
             &[("spec.expires", Required)],
+        ),
+        case(
+            "no build time",
+            set(release(), &["spec", "built"], Value::Null),
+            &[("spec.built", Required)],
+        ),
+        case(
+            "neither time",
+            set(
+                set(release(), &["spec", "built"], Value::Null),
+                &["spec", "expires"],
+                Value::Null,
+            ),
+            &[("spec.built", Required), ("spec.expires", Required)],
+        ),
+        case(
+            "expires when built",
+            set(
+                release(),
+                &["spec", "expires"],
+                json!("2025-12-01T00:00:00Z"),
+            ),
+            &[("spec.expires", Invalid)],
+        ),
+        case(
+            "expires before built, in another offset",
+            set(
+                release(),
+                &["spec", "expires"],
+                json!("2025-12-01T00:30:00+01:00"),
+            ),
+            &[("spec.expires", Invalid)],
         ),
         case(
             "notes too long",
