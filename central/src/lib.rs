@@ -5,11 +5,16 @@
 //!   a watch history, on SQLite or PostgreSQL behind the one [`store::Store`] type.
 //! - [`config`]: the `osc-central` command line, `OSC_*` variables and YAML file, merged
 //!   (flag > environment > file > default) into one checked [`config::Config`].
+//! - [`server`]: the accept loop (TLS, HTTP/1.1 and HTTP/2), the layers around every request
+//!   (log span, metrics, timeout, body limit), `/healthz`, and graceful shutdown.
 //! - [`tls`]: certificates from PEM files, or a private CA in the data folder that issues the
 //!   server certificate at each start.
+//! - [`metrics`]: the Prometheus registry behind the [`metrics::Metrics`] handle and `/metrics`.
 //! - [`telemetry`]: the log subscriber (text or JSON lines).
 
 pub mod config;
+pub mod metrics;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
