@@ -60,7 +60,12 @@ pub struct Options {
 
     /// Store objects in this PostgreSQL database (`postgres://user:password@host/db`), needed to
     /// run more than one replica; without it they go to an embedded SQLite file in the data folder.
-    #[arg(long, env = "OSC_DATABASE_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "OSC_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<SecretText>,
 
@@ -787,13 +792,14 @@ mod tests {
 
     #[test]
     fn the_database_password_is_never_shown() {
-        let config = resolve(Options {
+        let options = Options {
             database_url: Some(SecretText(
                 "postgres://osc:hunter2@db.internal:5432/osc".into(),
             )),
             ..Options::default()
-        })
-        .unwrap();
+        };
+        assert!(!format!("{options:?}").contains("hunter2"));
+        let config = resolve(options).unwrap();
         let Database::Postgres(url) = &config.database else {
             panic!("expected PostgreSQL, got {:?}", config.database);
         };

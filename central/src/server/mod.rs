@@ -72,6 +72,8 @@ pub struct Services {
 pub struct Server {
     /// Where connections come from.
     listener: TcpListener,
+    /// The address `listener` is bound to.
+    local_addr: SocketAddr,
     /// The handshake, or `None` for plain HTTP on loopback.
     tls: Option<TlsAcceptor>,
     /// Request counters and the `/metrics` registry.
@@ -218,18 +220,18 @@ impl Server {
     /// it. Plain HTTP is refused here too unless `listener` is bound to a loopback address, so no
     /// caller can serve it on the network by accident.
     pub fn new(config: &Config, listener: TcpListener) -> Result<Self, ServeError> {
-        let local = listener
+        let local_addr = listener
             .local_addr()
             .map_err(|source| ServeError::Listener { source })?;
         prepare_data_dir(&config.data_dir)?;
         let tls = match &config.transport {
-            Transport::InsecureHttp if !local.ip().is_loopback() => {
-                return Err(ConfigError::InsecureNotLoopback { listen: local }.into());
+            Transport::InsecureHttp if !local_addr.ip().is_loopback() => {
+                return Err(ConfigError::InsecureNotLoopback { listen: local_addr }.into());
             }
             Transport::InsecureHttp => None,
             Transport::TlsFiles { cert, key } => Some(tls::from_files(cert, key)?),
             Transport::TlsGenerated { extra_sans } => {
-                Some(tls::generated(&config.data_dir, local, extra_sans)?)
+                Some(tls::generated(&config.data_dir, local_addr, extra_sans)?)
             }
         };
         if let Some(tls::ServerTls {
@@ -246,6 +248,7 @@ impl Server {
         }
         Ok(Self {
             listener,
+            local_addr,
             tls: tls.map(|tls| TlsAcceptor::from(tls.config)),
             metrics: Metrics::new(),
             stopping: CancellationToken::new(),
@@ -256,10 +259,7 @@ impl Server {
 
     /// The address the server listens on (useful when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        // Read once in `new` already, so it cannot fail now for a listening socket.
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.local_addr
     }
 
     /// The metrics handle shared with the API.
