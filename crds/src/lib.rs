@@ -21,9 +21,12 @@
 //!   validated objects, with every problem at its file, line and column; the crate's only I/O.
 //! - `schema`: JSON Schemas and structural `CustomResourceDefinition`s generated from the types, checked in
 //!   under `crds/generated/`.
+//! - `compliance`: the published compliance score, counts and `Compliant` condition of a site, computed
+//!   from its hosts' latest results, the runbook library and `now`.
 
 pub mod selector;
 
+pub mod compliance;
 pub mod condition;
 pub mod defaults;
 pub mod duration;
