@@ -1,6 +1,8 @@
 //! `osc-central`: Central Command.
 //!
 //! # Layout
+//! - [`api`]: the Kubernetes-compatible resource API (discovery, OpenAPI, the verbs on objects,
+//!   tables, watch and patch) as the router [`api::app`] builds from an [`api::AppState`].
 //! - [`store`]: the only code that knows SQL; objects as JSON with one global resourceVersion and
 //!   a watch history, on SQLite or PostgreSQL behind the one [`store::Store`] type.
 //! - [`config`]: the `osc-central` command line, `OSC_*` variables and YAML file, merged
@@ -11,9 +13,13 @@
 //!   server certificate at each start.
 //! - [`metrics`]: the Prometheus registry behind the [`metrics::Metrics`] handle and `/metrics`.
 //! - [`telemetry`]: the log subscriber (text or JSON lines).
+//! - [`reconcile`]: server-side reconcilers that keep derived status current, such as every
+//!   Site's compliance roll-up.
 
+pub mod api;
 pub mod config;
 pub mod metrics;
+pub mod reconcile;
 pub mod server;
 pub mod store;
 pub mod telemetry;

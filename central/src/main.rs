@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use osc_central::api::{self, AppState};
 use osc_central::config::{Cli, Command, Config};
 use osc_central::{server, telemetry};
 
@@ -25,8 +26,8 @@ async fn main() -> anyhow::Result<()> {
                     )
                 })?;
             let shutdown = server::termination_signal().context("cannot handle signals")?;
-            // The resource API is not written yet: only /healthz and /metrics are served.
-            server::run(config, listener, |_services| axum::Router::new(), shutdown).await?;
+            let api = |services| api::app(AppState::new(services));
+            server::run(config, listener, api, shutdown).await?;
             Ok(())
         }
     }
