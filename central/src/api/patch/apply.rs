@@ -12,6 +12,8 @@
 //! - `null` in an applied configuration means "not set", not "delete".
 //! - Removing a field from a manager's configuration deletes it from the object when no other
 //!   manager owns it; objects that become empty through the removal go too (top-level fields stay).
+//! - Only the object itself is applied: `status` in a configuration is ignored, and apply to the
+//!   `/status` subresource is not served (status writers use merge patch or PUT).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -23,16 +25,6 @@ use serde_json::{Map, Value};
 /// The operation name server-side apply records in `managedFields`.
 pub const APPLY_OPERATION: &str = "Apply";
 
-/// Which part of an object a request may set: the main resource owns everything but `status`, the
-/// `status` subresource owns only `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// `PATCH .../{name}`.
-    Main,
-    /// `PATCH .../{name}/status`.
-    Status,
-}
-
 /// One apply request, as the decision needs it.
 #[derive(Debug, Clone)]
 pub struct ApplyRequest<'a> {
@@ -40,8 +32,6 @@ pub struct ApplyRequest<'a> {
     pub manager: &'a str,
     /// `force=true`: take the conflicting fields from their owners instead of failing.
     pub force: bool,
-    /// Which part of the object the request addresses.
-    pub scope: Scope,
     /// When the apply happens, recorded in the manager's entry.
     pub now: DateTime<Utc>,
 }
@@ -72,11 +62,11 @@ pub fn decide(
     request: &ApplyRequest<'_>,
 ) -> Result<Value, Conflicts> {
     let config = without_nulls(config);
-    let applied = FieldSet::of_config(&config, request.scope);
+    let applied = FieldSet::of_config(&config);
     let mut entries = live.map(managed_fields).unwrap_or_default();
     let mine = entries
         .iter()
-        .position(|entry| entry.is_apply_of(request.manager, request.scope));
+        .position(|entry| entry.is_apply_of(request.manager));
     let previously = match mine.map(|index| &entries[index]) {
         Some(ManagedEntry::Known { fields, .. }) => fields.clone(),
         _ => FieldSet::default(),
@@ -120,7 +110,7 @@ pub fn decide(
             remove_path(&mut object, path);
         }
     }
-    merge(&mut object, &scoped(&config, request.scope));
+    json_patch::merge(&mut object, &owned_part(&config));
 
     // An apply that changes nothing keeps the entry's time too, so that the stored object is
     // unchanged and the caller can skip the write (a second `kubectl apply` is a no-op).
@@ -180,10 +170,10 @@ type Path = Vec<String>;
 struct FieldSet(BTreeSet<Path>);
 
 impl FieldSet {
-    /// The fields an applied configuration sets within `scope`, less those the server owns.
-    fn of_config(config: &Value, scope: Scope) -> Self {
+    /// The fields an applied configuration sets, less those the server owns.
+    fn of_config(config: &Value) -> Self {
         let mut set = BTreeSet::new();
-        collect_leaves(&scoped(config, scope), &mut Vec::new(), &mut set);
+        collect_leaves(&owned_part(config), &mut Vec::new(), &mut set);
         Self(set)
     }
 
@@ -283,32 +273,27 @@ const SERVER_METADATA: [&str; 8] = [
     "managedFields",
 ];
 
-/// The part of `config` that a request in `scope` may set: for the main resource, everything but
-/// `apiVersion`, `kind`, `status` and the server's metadata; for `status`, only `status`.
-fn scoped(config: &Value, scope: Scope) -> Value {
+/// The part of `config` that a manager may own: everything but `apiVersion`, `kind`, `status`
+/// (written only through `/status`) and the server's metadata.
+fn owned_part(config: &Value) -> Value {
     let Value::Object(map) = config else {
         return Value::Object(Map::new());
     };
     let mut out = Map::new();
     for (key, value) in map {
-        match (scope, key.as_str()) {
-            (Scope::Status, "status") => {
-                out.insert(key.clone(), value.clone());
-            }
-            (Scope::Main, "metadata") => {
-                if let Value::Object(metadata) = value {
-                    let kept: Map<String, Value> = metadata
-                        .iter()
-                        .filter(|(key, _)| !SERVER_METADATA.contains(&key.as_str()))
-                        .map(|(key, value)| (key.clone(), value.clone()))
-                        .collect();
-                    if !kept.is_empty() {
-                        out.insert(key.clone(), Value::Object(kept));
-                    }
+        match (key.as_str(), value) {
+            ("apiVersion" | "kind" | "status", _) => {}
+            ("metadata", Value::Object(metadata)) => {
+                let kept: Map<String, Value> = metadata
+                    .iter()
+                    .filter(|(key, _)| !SERVER_METADATA.contains(&key.as_str()))
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect();
+                if !kept.is_empty() {
+                    out.insert(key.clone(), Value::Object(kept));
                 }
             }
-            (Scope::Main, "apiVersion" | "kind" | "status") | (Scope::Status, _) => {}
-            (Scope::Main, _) => {
+            _ => {
                 out.insert(key.clone(), value.clone());
             }
         }
@@ -357,23 +342,6 @@ fn remove_path(value: &mut Value, path: &Path) {
     };
     if parent.remove(last).is_some() && parent.is_empty() && parents.len() > 1 {
         remove_path(value, &parents.to_vec());
-    }
-}
-
-/// Merges `patch` into `target`: objects member by member, anything else replaced.
-fn merge(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            for (key, value) in patch {
-                match target.get_mut(key) {
-                    Some(existing) => merge(existing, value),
-                    None => {
-                        target.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-        }
-        (target, patch) => *target = patch.clone(),
     }
 }
 
@@ -427,7 +395,7 @@ impl ManagedEntry {
                 time: Some(request.now.to_rfc3339_opts(SecondsFormat::Secs, true)),
                 fields_type: Some("FieldsV1".to_owned()),
                 fields_v1: None,
-                subresource: (request.scope == Scope::Status).then(|| "status".to_owned()),
+                subresource: None,
             },
             fields,
         }
@@ -461,11 +429,11 @@ impl ManagedEntry {
         matches!(self, Self::Known { fields, .. } if fields.overlaps(path))
     }
 
-    /// Whether this is the entry of `manager`'s applies in `scope`.
-    fn is_apply_of(&self, manager: &str, scope: Scope) -> bool {
+    /// Whether this is the entry of `manager`'s applies to the object (not a subresource).
+    fn is_apply_of(&self, manager: &str) -> bool {
         matches!(self, Self::Known { wire, .. } if wire.manager == manager
             && wire.operation == APPLY_OPERATION
-            && wire.subresource.as_deref() == (scope == Scope::Status).then_some("status"))
+            && wire.subresource.is_none())
     }
 
     /// Whether the entry should be stored: readable entries that own nothing are dropped.
@@ -508,7 +476,6 @@ mod tests {
         ApplyRequest {
             manager,
             force,
-            scope: Scope::Main,
             now: DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
                 .unwrap()
                 .with_timezone(&Utc),
@@ -542,7 +509,7 @@ mod tests {
             "spec": {"displayName": "A", "frameworks": ["HIPAA"], "window": {}},
             "status": {"score": 1},
         });
-        let set = FieldSet::of_config(&config, Scope::Main);
+        let set = FieldSet::of_config(&config);
         let fields = set.to_fields_v1();
         assert_eq!(
             fields,
@@ -552,8 +519,6 @@ mod tests {
             })
         );
         assert_eq!(FieldSet::from_fields_v1(&fields), set);
-        let status = FieldSet::of_config(&config, Scope::Status);
-        assert_eq!(status.to_fields_v1(), json!({"f:status": {"f:score": {}}}));
     }
 
     #[test]
@@ -754,30 +719,24 @@ mod tests {
     }
 
     #[test]
-    fn status_applies_own_only_status_and_are_recorded_as_the_subresource() {
-        let live = site(json!({"displayName": "Alpha"}));
-        let mut config = site(json!({"displayName": "Ignored"}));
-        config["status"] = json!({"score": 7});
-        let status_request = ApplyRequest {
-            scope: Scope::Status,
-            ..request("controller", false)
-        };
-        let after = decide(Some(&live), &config, &status_request).unwrap();
-        assert_eq!(after["spec"]["displayName"], "Alpha");
+    fn status_and_other_subresources_entries_are_other_managers() {
+        let mut live = site(json!({"displayName": "Alpha"}));
+        live["status"] = json!({"score": 7});
+        live["metadata"]["managedFields"] = json!([{
+            "manager": "kubectl", "operation": "Apply", "subresource": "status",
+            "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {"f:score": {}}},
+        }]);
+        let mut config = site(json!({"displayName": "Alpha"}));
+        config["status"] = json!({"score": 1});
+        let after = decide(Some(&live), &config, &request("kubectl", false)).unwrap();
+        // Status is not the object's to apply; the status entry stays as it was.
         assert_eq!(after["status"], json!({"score": 7}));
-        let entry = &after["metadata"]["managedFields"][0];
-        assert_eq!(entry["subresource"], "status");
-        assert_eq!(entry["fieldsV1"], json!({"f:status": {"f:score": {}}}));
-        // A main-resource apply by the same manager is another entry.
-        let main = decide(
-            Some(&after),
-            &site(json!({"displayName": "Alpha"})),
-            &request("controller", false),
-        )
-        .unwrap();
+        let entries = after["metadata"]["managedFields"].as_array().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0], live["metadata"]["managedFields"][0]);
         assert_eq!(
-            main["metadata"]["managedFields"].as_array().unwrap().len(),
-            2
+            entries[1]["fieldsV1"],
+            json!({"f:spec": {"f:displayName": {}}})
         );
     }
 
