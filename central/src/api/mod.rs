@@ -19,6 +19,7 @@ mod error;
 mod filter;
 mod objects;
 mod openapi;
+mod patch;
 mod request;
 mod secrets;
 mod table;
@@ -202,6 +203,10 @@ async fn serve_resource(
             let value = request::json_body(headers, body)?;
             let replaced = objects::replace(state, &path, value, query.dry_run()?).await?;
             Ok(object_response(kind, StatusCode::OK, replaced))
+        }
+        Method::PATCH => {
+            let (code, patched) = patch::serve(state, &path, &query, headers, body).await?;
+            Ok((code, Json(patched)).into_response())
         }
         Method::DELETE => {
             let body = if body.is_empty() {

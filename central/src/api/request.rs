@@ -219,14 +219,21 @@ pub fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
 /// Decodes `value` as an object of `kind`: apiVersion and kind must name it, and every field
 /// must be one the kind has, with the right type (400 naming the field path otherwise).
 pub fn decode_object(kind: Kind, value: Value) -> Result<AnyObject, ApiError> {
-    match AnyObject::from_json(value.clone()) {
-        Ok(object) if object.kind() == kind => Ok(object),
-        Ok(object) => Err(ApiError::bad_request(format!(
-            "the kind in the body ({}) does not match the resource in the URL ({}, kind {kind}); \
-             send the object to its own resource",
-            object.kind(),
+    // The kind is compared first, so that an object sent to the wrong resource is told so
+    // rather than that its spec has fields of another kind.
+    let named = value.get("kind").and_then(Value::as_str);
+    if let Some(other) = named
+        .and_then(Kind::from_kind_str)
+        .filter(|other| *other != kind)
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the body ({other}) does not match the resource in the URL ({}, kind \
+             {kind}); send the object to its own resource",
             kind.plural(),
-        ))),
+        )));
+    }
+    match AnyObject::from_json(value.clone()) {
+        Ok(object) => Ok(object),
         Err(DecodeError::Invalid { kind: decoded, .. }) => {
             Err(ApiError::bad_request(describe_invalid(decoded, value)))
         }

@@ -391,7 +391,7 @@ mod tests {
         });
         let table = table(
             Kind::Site,
-            &[site.clone()],
+            std::slice::from_ref(&site),
             ListMeta::default(),
             IncludeObject::Metadata,
             now,

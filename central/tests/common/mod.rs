@@ -1,0 +1,414 @@
+//! Shared helpers of the API and kubectl tests: a [`TestCentral`] (a real server on
+//! 127.0.0.1:0 with generated TLS, over SQLite or a fresh PostgreSQL database), a client for it,
+//! a kubeconfig, and builders of valid objects.
+//!
+//! PostgreSQL tests need `OSC_TEST_DATABASE_URL`: a server and a role that may create databases
+//! (`tests/run` sets it up). Without it they fail with a message saying so.
+
+#![allow(dead_code)] // Each test crate uses its own part of these helpers.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use osc_central::api::{self, AppState};
+use osc_central::config::{Config, Options, SecretText};
+use osc_central::server::{self, Server, Services};
+use osc_central::store::Store;
+use reqwest::Method;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use serde_json::{Value, json};
+use sqlx::{Connection as _, Executor as _, PgConnection};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The environment variable naming the PostgreSQL server tests may create databases on.
+const DATABASE_URL_VAR: &str = "OSC_TEST_DATABASE_URL";
+
+/// The seven kinds' plurals, for snapshots of the whole store.
+pub const PLURALS: [&str; 7] = [
+    "sites",
+    "hosts",
+    "appliances",
+    "credentials",
+    "runbooks",
+    "releases",
+    "rollouts",
+];
+
+/// Which database a [`TestCentral`] stores in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the server's data folder.
+    Sqlite,
+    /// A database created for the test on `OSC_TEST_DATABASE_URL`'s server.
+    Postgres,
+}
+
+/// Central Command running in this process, serving the real API over TLS.
+pub struct TestCentral {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// A client that trusts the server's generated CA.
+    pub client: reqwest::Client,
+    /// The server's store, for the few checks the API cannot make (secrets it never returns).
+    pub store: Store,
+    /// The data folder (CA, SQLite file, kubeconfig, kubectl's cache); deleted on drop.
+    data: TempDir,
+    /// The PostgreSQL database to drop at the end, as (admin URL, name).
+    database: Option<(String, String)>,
+    /// Completing this starts the shutdown.
+    shutdown: Option<oneshot::Sender<()>>,
+    /// The serve task; it ends when the shutdown is complete.
+    task: Option<JoinHandle<()>>,
+}
+
+/// A response, read whole.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The `Content-Type`.
+    pub content_type: String,
+    /// The body as JSON (`Value::Null` if it was empty or not JSON).
+    pub body: Value,
+}
+
+impl TestCentral {
+    /// Starts a server on `backend` with a fresh, empty database.
+    pub async fn start(backend: Backend) -> Self {
+        let data = TempDir::new().expect("a temporary directory");
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(create_database().await),
+        };
+        let options = Options {
+            data_dir: Some(data.path().join("data")),
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            database_url: database.as_ref().map(|(_, _, url)| SecretText(url.clone())),
+            ..Options::default()
+        };
+        let config = Config::from_options(options).expect("a valid test configuration");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = Server::new(&config, listener).expect("the server starts");
+        let addr = server.local_addr();
+        let store = server::open_store(&config).await.expect("the store opens");
+        let state = AppState::new(Services {
+            store: store.clone(),
+            metrics: server.metrics().clone(),
+            stopping: server.stopping(),
+        });
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(api::app(state), async {
+            let _ = signal.await;
+        }));
+        let ca = std::fs::read(data.path().join("data/tls/ca.crt")).expect("the generated CA");
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .build()
+            .unwrap();
+        Self {
+            addr,
+            client,
+            store,
+            data,
+            database: database.map(|(admin, name, _)| (admin, name)),
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    /// `https://127.0.0.1:port{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
+    }
+
+    /// The CA certificate clients pin.
+    pub fn ca(&self) -> PathBuf {
+        self.data.path().join("data/tls/ca.crt")
+    }
+
+    /// Sends a request; `body` goes with `content_type`.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        accept: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            // Authentication is a later issue: any bearer token is accepted for now.
+            .bearer_auth("test-token");
+        if let Some(accept) = accept {
+            request = request.header(ACCEPT, accept);
+        }
+        if let Some((content_type, bytes)) = body {
+            request = request.header(CONTENT_TYPE, content_type).body(bytes);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response.bytes().await.expect("a body");
+        Reply {
+            status,
+            content_type,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// GET as JSON.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None, None).await
+    }
+
+    /// GET with an `Accept` header.
+    pub async fn get_as(&self, path: &str, accept: &str) -> Reply {
+        self.send(Method::GET, path, Some(accept), None).await
+    }
+
+    /// POST of a JSON value.
+    pub async fn post(&self, path: &str, value: &Value) -> Reply {
+        self.send(Method::POST, path, None, Some(json_body(value)))
+            .await
+    }
+
+    /// PUT of a JSON value.
+    pub async fn put(&self, path: &str, value: &Value) -> Reply {
+        self.send(Method::PUT, path, None, Some(json_body(value)))
+            .await
+    }
+
+    /// DELETE without a body.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None, None).await
+    }
+
+    /// DELETE with a `DeleteOptions` body.
+    pub async fn delete_with(&self, path: &str, options: &Value) -> Reply {
+        self.send(Method::DELETE, path, None, Some(json_body(options)))
+            .await
+    }
+
+    /// Creates `object` at its collection and checks that it worked; returns it as stored.
+    pub async fn create(&self, object: &Value) -> Value {
+        let reply = self.post(&collection_of(object), object).await;
+        assert_eq!(reply.status, 201, "creating {object}: {:?}", reply.body);
+        reply.body
+    }
+
+    /// Every object of every kind, with the lists' resourceVersions: equal snapshots mean
+    /// the store did not change in between (every write bumps the resourceVersion).
+    pub async fn snapshot(&self) -> Value {
+        let mut lists = serde_json::Map::new();
+        for plural in PLURALS {
+            let reply = self
+                .get(&format!("/apis/osiriscare.net/v1alpha1/{plural}"))
+                .await;
+            assert_eq!(reply.status, 200, "{reply:?}");
+            lists.insert(plural.to_owned(), reply.body);
+        }
+        Value::Object(lists)
+    }
+
+    /// Writes a kubeconfig for this server (TLS with the generated CA, a bearer token) and
+    /// returns its path.
+    pub fn kubeconfig(&self) -> PathBuf {
+        let path = self.data.path().join("kubeconfig");
+        let config = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: central\n  cluster:\n    \
+             server: {server}\n    certificate-authority: {ca}\nusers:\n- name: operator\n  \
+             user:\n    token: any-token-is-accepted-until-auth-lands\ncontexts:\n- name: \
+             central\n  context:\n    cluster: central\n    user: operator\ncurrent-context: \
+             central\n",
+            server = self.url(""),
+            ca = self.ca().display(),
+        );
+        std::fs::write(&path, config).expect("the kubeconfig is written");
+        path
+    }
+
+    /// Runs the real `kubectl` against this server with `args`, with its cache and home in the
+    /// data folder, off the runtime's threads (the server runs on them).
+    pub async fn kubectl(&self, args: &[&str]) -> Output {
+        let kubeconfig = self.kubeconfig();
+        let cache = self.data.path().join("kube-cache");
+        let home = self.data.path().join("home");
+        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .arg("--cache-dir")
+                .arg(&cache)
+                .args(&args)
+                .env("HOME", &home)
+                .env_remove("KUBECONFIG")
+                .output()
+                .expect("kubectl runs (it must be on PATH)")
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Runs kubectl and fails the test unless it succeeds; returns its standard output.
+    pub async fn kubectl_ok(&self, args: &[&str]) -> String {
+        let output = self.kubectl(args).await;
+        assert!(
+            output.status.success(),
+            "kubectl {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+
+    /// Shuts the server down and drops the PostgreSQL database, if any.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("the server stops cleanly");
+        }
+        if let Some((admin, name)) = self.database.take() {
+            drop_database(&admin, &name).await;
+        }
+    }
+}
+
+/// A fallback for a test that panicked before [`TestCentral::stop`]: drops its database from
+/// another thread (this one is inside the test's runtime).
+impl Drop for TestCentral {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.database.take() {
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime")
+                    .block_on(drop_database(&admin, &name))
+            })
+            .join();
+        }
+    }
+}
+
+/// The collection path an object is created at.
+pub fn collection_of(object: &Value) -> String {
+    let plural = format!(
+        "{}s",
+        object["kind"].as_str().expect("kind").to_ascii_lowercase()
+    );
+    match object["metadata"]["namespace"].as_str() {
+        Some(namespace) => {
+            format!("/apis/osiriscare.net/v1alpha1/namespaces/{namespace}/{plural}")
+        }
+        None => format!("/apis/osiriscare.net/v1alpha1/{plural}"),
+    }
+}
+
+/// The path of an object.
+pub fn path_of(object: &Value) -> String {
+    format!(
+        "{}/{}",
+        collection_of(object),
+        object["metadata"]["name"].as_str().expect("a name")
+    )
+}
+
+/// A JSON body.
+pub fn json_body(value: &Value) -> (&'static str, Vec<u8>) {
+    ("application/json", serde_json::to_vec(value).unwrap())
+}
+
+/// A valid Site.
+pub fn site(name: &str, labels: Value) -> Value {
+    json!({
+        "apiVersion": "osiriscare.net/v1alpha1",
+        "kind": "Site",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"displayName": format!("Practice {name}"), "partner": "msp-1"},
+    })
+}
+
+/// A valid Linux Host of `site`, logging in with the Credential `linux-ssh`.
+pub fn host(site: &str, name: &str, labels: Value) -> Value {
+    json!({
+        "apiVersion": "osiriscare.net/v1alpha1",
+        "kind": "Host",
+        "metadata": {"name": name, "namespace": site, "labels": labels},
+        "spec": {
+            "address": "10.0.0.5",
+            "platform": "linux",
+            "transport": {"type": "ssh", "credentialRef": "linux-ssh"},
+        },
+    })
+}
+
+/// A valid password Credential of `site`, with its secret.
+pub fn credential(site: &str, name: &str, password: &str) -> Value {
+    json!({
+        "apiVersion": "osiriscare.net/v1alpha1",
+        "kind": "Credential",
+        "metadata": {"name": name, "namespace": site},
+        "spec": {"type": "password", "username": "svc", "data": {"password": password}},
+    })
+}
+
+/// The `metadata.resourceVersion` of an object.
+pub fn rv(object: &Value) -> &str {
+    object["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("metadata.resourceVersion")
+}
+
+/// Creates a database for one test: (admin URL, name, URL of the new database).
+async fn create_database() -> (String, String, String) {
+    let admin = std::env::var(DATABASE_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{DATABASE_URL_VAR} is not set, so the PostgreSQL API tests cannot run. Start \
+             PostgreSQL and point it at a role that may create databases, e.g. \
+             {DATABASE_URL_VAR}=postgres://postgres:osc-test@127.0.0.1:5432/postgres \
+             (tests/run sets this up)."
+        )
+    });
+    let name = format!("osc_api_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect with {DATABASE_URL_VAR}: {error}"));
+    connection
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .await
+        .expect("CREATE DATABASE for the test");
+    let mut url = url::Url::parse(&admin).expect("a URL");
+    url.set_path(&name);
+    (admin, name, url.into())
+}
+
+/// Drops a test database, disconnecting whoever is still connected.
+async fn drop_database(admin: &str, name: &str) {
+    let mut connection = PgConnection::connect(admin)
+        .await
+        .expect("connect to drop the test database");
+    connection
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .await
+        .expect("the test database is dropped");
+}
+
+/// Reads a file of the repository (relative to the workspace root).
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
