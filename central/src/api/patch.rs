@@ -32,7 +32,7 @@ use serde_json::Value;
 use super::AppState;
 use super::error::ApiError;
 use super::objects;
-use super::request::{Query, ResourcePath};
+use super::request::{Query, ResourcePath, decode_object};
 use super::secrets::{keep_stored_secret, redact};
 use crate::store::resource_version_of;
 
@@ -294,10 +294,12 @@ async fn apply_once(
     apply: &ApplyPatch,
     dry_run: bool,
 ) -> Result<(StatusCode, Value), Attempt> {
+    let normalize = |value: &Value| normalized(path.kind, value);
     let request = apply::ApplyRequest {
         manager: &apply.manager,
         force: apply.force,
         now: Utc::now(),
+        normalize: &normalize,
     };
     let stored = match state.store.get(&path.key_for(name)).await {
         Ok(stored) => stored,
@@ -374,6 +376,18 @@ fn fail(error: crate::store::StoreError) -> Attempt {
 /// Whether a 409 is about a stale resourceVersion (rather than, say, another uid).
 fn is_stale(error: &ApiError) -> bool {
     matches!(error, ApiError::Conflict { why, .. } if why == OPTIMISTIC_LOCK_MESSAGE)
+}
+
+/// `value` as the server stores an object of `kind`: decoded, defaulted and encoded again; a
+/// value that is not a whole object (a partial apply configuration) is returned as it is.
+fn normalized(kind: Kind, value: &Value) -> Value {
+    match decode_object(kind, value.clone()) {
+        Ok(mut object) => {
+            object.apply_defaults();
+            object.to_json()
+        }
+        Err(_) => value.clone(),
+    }
 }
 
 /// The object as a reader sees it.

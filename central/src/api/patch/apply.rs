@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 pub const APPLY_OPERATION: &str = "Apply";
 
 /// One apply request, as the decision needs it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApplyRequest<'a> {
     /// The `fieldManager` query parameter: who owns what this configuration sets.
     pub manager: &'a str,
@@ -34,6 +34,11 @@ pub struct ApplyRequest<'a> {
     pub force: bool,
     /// When the apply happens, recorded in the manager's entry.
     pub now: DateTime<Utc>,
+    /// The object as the server would store it (defaults filled, values in canonical form), or
+    /// the value unchanged when it is not a whole object. Values are compared in this form, so
+    /// that a configuration that leaves a field to its default, or spells a value differently,
+    /// neither conflicts nor counts as a change.
+    pub normalize: &'a (dyn Fn(&Value) -> Value + Sync),
 }
 
 /// Fields that the applied configuration sets with a value other than the live one while another
@@ -72,7 +77,8 @@ pub fn decide(
         _ => FieldSet::default(),
     };
 
-    let live_or_empty = live.cloned().unwrap_or_else(|| Value::Object(Map::new()));
+    let live_or_empty = live.cloned().unwrap_or_else(|| identity(&config));
+    let normalized = (request.normalize)(&config);
     let mut conflicts = BTreeSet::new();
     for (index, entry) in entries.iter_mut().enumerate() {
         let Some((manager, fields)) = entry.owner().filter(|_| Some(index) != mine) else {
@@ -82,7 +88,8 @@ pub fn decide(
             .0
             .iter()
             .filter(|path| {
-                fields.overlaps(path) && value_at(&live_or_empty, path) != value_at(&config, path)
+                fields.overlaps(path)
+                    && value_at(&live_or_empty, path) != value_at(&normalized, path)
             })
             .collect();
         for path in taken {
@@ -115,7 +122,9 @@ pub fn decide(
     // An apply that changes nothing keeps the entry's time too, so that the stored object is
     // unchanged and the caller can skip the write (a second `kubectl apply` is a no-op).
     let unchanged = previously == applied
-        && live.is_some_and(|live| without_managed_fields(live) == without_managed_fields(&object));
+        && live.is_some_and(|live| {
+            without_managed_fields(live) == (request.normalize)(&without_managed_fields(&object))
+        });
     match mine {
         Some(_) if unchanged => {}
         Some(index) => entries[index] = ManagedEntry::apply(request, applied),
@@ -314,6 +323,25 @@ fn without_nulls(value: &Value) -> Value {
     }
 }
 
+/// What a new object starts as before an apply's fields are merged in: the configuration's
+/// `apiVersion`, `kind`, and `metadata.name` and `namespace`.
+fn identity(config: &Value) -> Value {
+    let mut object = Map::new();
+    let mut metadata = Map::new();
+    for key in ["apiVersion", "kind"] {
+        if let Some(value) = config.get(key) {
+            object.insert(key.to_owned(), value.clone());
+        }
+    }
+    for key in ["name", "namespace"] {
+        if let Some(value) = config.pointer(&format!("/metadata/{key}")) {
+            metadata.insert(key.to_owned(), value.clone());
+        }
+    }
+    object.insert("metadata".to_owned(), Value::Object(metadata));
+    Value::Object(object)
+}
+
 /// `object` without `metadata.managedFields`.
 fn without_managed_fields(object: &Value) -> Value {
     let mut object = object.clone();
@@ -479,7 +507,22 @@ mod tests {
             now: DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
                 .unwrap()
                 .with_timezone(&Utc),
+            normalize: &Value::clone,
         }
+    }
+
+    /// A normalizer that defaults `spec.waves[].pause` to `false`, as a server's defaults would.
+    fn defaulting(value: &Value) -> Value {
+        let mut value = value.clone();
+        if let Some(Value::Array(waves)) = value.pointer_mut("/spec/waves") {
+            for wave in waves {
+                wave.as_object_mut()
+                    .unwrap()
+                    .entry("pause")
+                    .or_insert(Value::Bool(false));
+            }
+        }
+        value
     }
 
     fn site(spec: Value) -> Value {
@@ -549,6 +592,9 @@ mod tests {
         let config = site(json!({"displayName": "Alpha", "partner": "msp"}));
         let object = decide(None, &config, &request("kubectl", false)).unwrap();
         assert_eq!(object["spec"], config["spec"]);
+        assert_eq!(object["apiVersion"], "osiriscare.net/v1alpha1");
+        assert_eq!(object["kind"], "Site");
+        assert_eq!(object["metadata"]["name"], "alpha");
         assert_eq!(
             owned(&object, "kubectl").unwrap(),
             json!({"f:spec": {"f:displayName": {}, "f:partner": {}}})
@@ -576,6 +622,30 @@ mod tests {
             changed["metadata"]["managedFields"][0]["time"],
             "2026-01-02T04:04:05Z"
         );
+    }
+
+    #[test]
+    fn values_are_compared_as_the_server_stores_them() {
+        let config = site(json!({"waves": [{"count": 1}]}));
+        let defaulting_request = |manager| ApplyRequest {
+            normalize: &defaulting,
+            ..request(manager, false)
+        };
+        let created = decide(None, &config, &defaulting_request("alice")).unwrap();
+        // As the server would store it, with the default filled in.
+        let stored = defaulting(&created);
+        // The same configuration again, an hour later: once stored, nothing has changed, not
+        // even the time.
+        let later = ApplyRequest {
+            now: request("alice", false).now + chrono::Duration::hours(1),
+            ..defaulting_request("alice")
+        };
+        let again = decide(Some(&stored), &config, &later).unwrap();
+        assert_eq!(defaulting(&again), stored);
+        // Another manager with the same list, defaults left out: no conflict.
+        assert!(decide(Some(&stored), &config, &defaulting_request("bob")).is_ok());
+        // Without normalization, the spelling difference would be a change and a conflict.
+        assert!(decide(Some(&stored), &config, &request("bob", false)).is_err());
     }
 
     #[test]
