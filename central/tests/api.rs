@@ -84,6 +84,7 @@ on_sqlite!(
     every_kind_prints_as_a_table_with_its_columns,
     generate_name_gives_a_fresh_name,
     a_list_from_the_future_is_a_timeout_to_retry,
+    store_sizes_reach_the_metrics,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -908,4 +909,50 @@ async fn a_list_from_the_future_is_a_timeout_to_retry(central: &TestCentral) {
         .get(&format!("{GROUP_VERSION}/sites?resourceVersion={current}"))
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
+}
+
+async fn store_sizes_reach_the_metrics(central: &TestCentral) {
+    let sample = |text: &str, series: &str| -> Option<String> {
+        text.lines().find_map(|line| {
+            line.strip_prefix(series)?
+                .strip_prefix(' ')
+                .map(str::to_owned)
+        })
+    };
+    let scrape = || async {
+        let response = central
+            .client
+            .get(central.url("/metrics"))
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    };
+    central.create(&site("alpha", json!({}))).await;
+    central.create(&site("beta", json!({}))).await;
+    central.create(&host("alpha", "web-1", json!({}))).await;
+    let text = scrape().await;
+    assert_eq!(
+        sample(&text, r#"osc_store_objects{resource="sites"}"#).as_deref(),
+        Some("2"),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"osc_store_objects{resource="hosts"}"#).as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"osc_store_objects{resource="rollouts"}"#).as_deref(),
+        Some("0"),
+        "{text}"
+    );
+
+    central.delete(&format!("{GROUP_VERSION}/sites/beta")).await;
+    let text = scrape().await;
+    assert_eq!(
+        sample(&text, r#"osc_store_objects{resource="sites"}"#).as_deref(),
+        Some("1"),
+        "{text}"
+    );
 }
