@@ -123,7 +123,8 @@ pub enum ServeError {
 }
 
 /// Runs Central Command on `listener` until `shutdown` completes: prepares the data folder and
-/// TLS, opens the store, builds the resource API with `api` and serves it.
+/// TLS, opens the store, starts the compliance roll-up beside the API (it ends with shutdown),
+/// builds the resource API with `api` and serves it.
 pub async fn run<A>(
     config: Config,
     listener: TcpListener,
@@ -135,6 +136,12 @@ where
 {
     let server = Server::new(&config, listener)?;
     let store = open_store(&config).await?;
+    tokio::spawn(crate::reconcile::run_compliance(
+        store.clone(),
+        crate::reconcile::SystemClock,
+        Default::default(),
+        server.stopping().cancelled_owned(),
+    ));
     let services = Services {
         store,
         metrics: server.metrics().clone(),
