@@ -37,7 +37,7 @@ pub enum ApiError {
 
     /// The verb is not served on this path (e.g. POST on a namespaced kind without a
     /// namespace, or DELETE of a whole collection).
-    #[error("{action} is not supported on resources of kind {:?}", resource(*kind))]
+    #[error("{action} is not supported on resources of kind \"{}\"", resource(*kind))]
     MethodNotAllowed {
         /// The addressed kind.
         kind: Kind,
