@@ -785,3 +785,20 @@ fn a_site_without_frameworks_is_scored_for_hipaa() {
     let compliance = site_compliance(&site, &hosts, &library(), now());
     assert_eq!(compliance.scores(), BTreeMap::from([(Hipaa, 1.0)]));
 }
+
+#[test]
+fn every_score_survives_a_json_round_trip_exactly() {
+    // Central skips a status write when the fresh status equals the stored one, so a score read
+    // back from JSON must be the very same f64, or every recomputation would write.
+    let scale = u32::try_from(SCORE_SCALE).unwrap();
+    for compliant in 0..=scale {
+        let tally = Tally {
+            compliant,
+            drifted: scale - compliant,
+            ..Tally::default()
+        };
+        let ratio = tally.ratio().unwrap();
+        let back: f64 = serde_json::from_str(&serde_json::to_string(&ratio).unwrap()).unwrap();
+        assert_eq!(back.to_bits(), ratio.to_bits(), "{compliant}/{scale}");
+    }
+}
