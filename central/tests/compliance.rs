@@ -396,10 +396,10 @@ async fn an_unreadable_host_leaves_only_its_site_alone(kind: Kind) {
 
 /// Whether or not a given run hits `410 Gone`, the roll-up must end on the burst's last result.
 ///
-/// Known store bug this can expose on PostgreSQL (not the roll-up's): a watch stream dropped while
-/// its catch-up read is in `BEGIN` leaves its pooled connection inside that READ ONLY transaction
-/// (sqlx 0.9.0 does not roll back a cancelled `BEGIN`, transact-rs/sqlx#4393), and a later write
-/// on the connection fails with SQLSTATE 25006. The roll-up drops its watches on every `Gone`.
+/// Regression guard: the roll-up used to drop its watches, on every `Gone`, in the middle of their
+/// catch-up reads; on PostgreSQL that left a pooled connection inside a READ ONLY transaction
+/// (sqlx 0.9.0 does not roll back a cancelled `BEGIN`, transact-rs/sqlx#4393), and the next write
+/// on it, here the test's own, failed with SQLSTATE 25006 in about one run in five.
 async fn converges_after_a_burst_that_outruns_the_watch_history(kind: Kind) {
     let db = TestDb::new(kind).await;
     // One kept event and a one-slot fan-out: a watcher that is busy while others write falls

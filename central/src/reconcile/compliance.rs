@@ -19,12 +19,13 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder as _, ExponentialBackoff, ExponentialBuilder};
 use chrono::{DateTime, TimeDelta, Utc};
-use futures::stream::{self, BoxStream, StreamExt as _};
+use futures::StreamExt as _;
 use osc_crds::Kind;
 use osc_crds::compliance::site_compliance;
 use osc_crds::kinds::{Host, Runbook, Site};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use super::{Clock, ReconcileError};
@@ -134,6 +135,13 @@ const WATCHED: [Kind; 3] = [Kind::Site, Kind::Host, Kind::Runbook];
 /// or `None` when the stream ended without one.
 type Tagged = (Kind, Option<Result<Arc<WatchEvent>, StoreError>>);
 
+/// The merged watch of one session.
+type Events = mpsc::Receiver<Tagged>;
+
+/// Events buffered between the watches and the roll-up; beyond it the watches wait, and the
+/// store lets a waiting watcher catch up from its table later, so memory stays bounded.
+const EVENT_BUFFER: usize = 256;
+
 impl<C: Clock> Reconciler<C> {
     /// Lists, watches and recomputes until `shutdown` completes (`Ok`) or something fails.
     async fn session<S: Future<Output = ()>>(
@@ -171,7 +179,7 @@ impl<C: Clock> Reconciler<C> {
                 .fold(resync_at, DateTime::min);
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
-                event = events.next() => {
+                event = events.recv() => {
                     self.note(event, &mut dirty)?;
                     self.gather(&mut events, &mut dirty).await?;
                 }
@@ -192,25 +200,34 @@ impl<C: Clock> Reconciler<C> {
         }
     }
 
-    /// One stream of the events of every watched resource after `from`.
-    async fn watch(&self, from: i64) -> Result<BoxStream<'static, Tagged>, ReconcileError> {
-        let mut streams = Vec::with_capacity(WATCHED.len());
+    /// The events of every watched resource after `from`, merged into one channel.
+    ///
+    /// Each store watch is read by a task of its own that ends only after it has taken an item
+    /// and finds the channel closed. Dropping a store watch while its catch-up read is opening a
+    /// transaction can leave that pooled connection inside the transaction (sqlx 0.9 does not
+    /// roll back a cancelled `BEGIN` on PostgreSQL), so the roll-up, which drops its watches on
+    /// every relist, never drops one in the middle of a read.
+    async fn watch(&self, from: i64) -> Result<Events, ReconcileError> {
+        let (sender, events) = mpsc::channel(EVENT_BUFFER);
         for kind in WATCHED {
-            let events = self
+            let mut watch = self
                 .store
                 .watch(kind.plural(), None, from)
                 .await
                 .map_err(store_error(|| format!("watching {}", kind.plural())))?;
-            // A marker after the last item tells an ended stream from a quiet one.
-            let end = stream::once(async move { (kind, None) });
-            streams.push(
-                events
-                    .map(move |event| (kind, Some(event)))
-                    .chain(end)
-                    .boxed(),
-            );
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                while let Some(event) = watch.next().await {
+                    let failed = event.is_err();
+                    if sender.send((kind, Some(event))).await.is_err() || failed {
+                        return;
+                    }
+                }
+                // A marker tells an ended stream from a quiet one.
+                let _ = sender.send((kind, None)).await;
+            });
         }
-        Ok(stream::select_all(streams).boxed())
+        Ok(events)
     }
 
     /// Adds to `dirty` the sites `event` may have changed the compliance of.
@@ -232,7 +249,13 @@ impl<C: Clock> Reconciler<C> {
                     resource: kind.plural(),
                 });
             }
-            None => unreachable!("the merged watch ends only after an end marker"),
+            // Every reader sends an error or an end marker before it stops, so this takes a
+            // reader that panicked.
+            None => {
+                return Err(ReconcileError::WatchEnded {
+                    resource: "sites, hosts and runbooks",
+                });
+            }
         };
         let key = &event.key;
         match Kind::from_plural(&key.resource) {
@@ -260,11 +283,11 @@ impl<C: Clock> Reconciler<C> {
     /// Gathers the events that arrive within [`ComplianceOptions::coalesce`].
     async fn gather(
         &mut self,
-        events: &mut BoxStream<'static, Tagged>,
+        events: &mut Events,
         dirty: &mut BTreeSet<String>,
     ) -> Result<(), ReconcileError> {
         let until = tokio::time::Instant::now() + self.options.coalesce;
-        while let Ok(event) = tokio::time::timeout_at(until, events.next()).await {
+        while let Ok(event) = tokio::time::timeout_at(until, events.recv()).await {
             self.note(event, dirty)?;
         }
         Ok(())
