@@ -40,4 +40,6 @@ pub mod window;
 pub use duration::Duration;
 pub use kinds::{AnyObject, Kind, Object};
 pub use meta::{API_VERSION, GROUP, ObjectMeta, VERSION};
-pub use validate::{FieldError, FieldErrorReason, ObjectError, ValidationErrors, validate_references};
+pub use validate::{
+    FieldError, FieldErrorReason, ObjectError, ValidationErrors, validate_references,
+};
