@@ -34,7 +34,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{any, get};
 use chrono::Utc;
-use osc_crds::{API_VERSION, Kind};
+use osc_crds::{API_VERSION, AnyObject, Kind};
 use osc_proto::api::{List, ListMeta};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -113,6 +113,24 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// Creates `object` exactly as a POST to its collection would, through the same admission
+/// (defaults, validation, server-owned fields, the Site check), and returns it as stored; with
+/// `dry_run`, checks without writing. This is how objects enter without HTTP, such as the
+/// `--seed` manifests, so that there is one set of admission rules.
+pub async fn create_object(
+    state: &AppState,
+    object: &AnyObject,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let path = ResourcePath {
+        kind: object.kind(),
+        namespace: object.namespace().map(str::to_owned),
+        name: None,
+        status: false,
+    };
+    objects::create(state, &path, object.to_json(), dry_run).await
 }
 
 /// Refreshes the store-size gauges now and every [`METRICS_REFRESH`] until shutdown.
