@@ -133,6 +133,16 @@ pub struct Options {
     #[arg(long, env = "OSC_SHUTDOWN_GRACE", value_name = "DURATION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown_grace: Option<osc_crds::Duration>,
+
+    /// Before serving, create the objects of the manifests in this file or folder (YAML or JSON,
+    /// searched recursively, e.g. a GitOps repo such as `desired-state/`) that the store does not
+    /// hold yet, through the API's own admission: Sites first, then other cluster-scoped kinds,
+    /// then the sites' objects. Existing objects are kept as stored, never overwritten. Every
+    /// manifest is loaded and checked before anything is written: any problem (reported with
+    /// its file and line) stops the start. Repeat the flag or separate paths with commas.
+    #[arg(long, env = "OSC_SEED", value_name = "PATH", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<Vec<PathBuf>>,
 }
 
 /// The checked configuration the library runs with; build it with [`Config::from_options`].
@@ -152,6 +162,8 @@ pub struct Config {
     pub limits: Limits,
     /// How long in-flight requests get to finish once shutdown starts.
     pub shutdown_grace: Duration,
+    /// Manifest files and folders whose missing objects are created at start-up; empty for none.
+    pub seed: Vec<PathBuf>,
 }
 
 /// Where objects are stored.
@@ -396,6 +408,7 @@ impl Config {
             max_body_bytes: Some(self.limits.max_body_bytes),
             request_timeout: Some(self.limits.request_timeout.into()),
             shutdown_grace: Some(self.shutdown_grace.into()),
+            seed: (!self.seed.is_empty()).then(|| self.seed.clone()),
         };
         // Serializing plain strings, numbers and lists cannot fail.
         serde_yaml::to_string(&options).unwrap_or_default()
@@ -443,6 +456,7 @@ impl Config {
             },
             limits,
             shutdown_grace: duration_or(options.shutdown_grace, defaults::SHUTDOWN_GRACE),
+            seed: options.seed.unwrap_or_default(),
         })
     }
 }
@@ -464,6 +478,7 @@ impl Options {
             max_body_bytes: self.max_body_bytes.or(under.max_body_bytes),
             request_timeout: self.request_timeout.or(under.request_timeout),
             shutdown_grace: self.shutdown_grace.or(under.shutdown_grace),
+            seed: self.seed.or(under.seed),
         }
     }
 
@@ -492,6 +507,7 @@ impl Options {
                 source,
             })?;
         let folder = path.parent().unwrap_or(Path::new(""));
+        let seeds = options.seed.iter_mut().flatten();
         for file in [
             &mut options.data_dir,
             &mut options.tls_cert,
@@ -499,6 +515,7 @@ impl Options {
         ]
         .into_iter()
         .flatten()
+        .chain(seeds)
         {
             *file = folder.join(&*file);
         }
@@ -605,6 +622,7 @@ mod tests {
         assert_eq!(config.limits.max_body_bytes, 3 * 1024 * 1024);
         assert_eq!(config.limits.request_timeout, Duration::from_secs(60));
         assert_eq!(config.shutdown_grace, Duration::from_secs(30));
+        assert!(config.seed.is_empty());
     }
 
     #[test]
@@ -633,7 +651,8 @@ mod tests {
              listen: 0.0.0.0:9443\n\
              log-format: json\n\
              request-timeout: 90s\n\
-             tls-san: [central.example, 10.0.0.5]\n",
+             tls-san: [central.example, 10.0.0.5]\n\
+             seed: [desired-state, /srv/gitops]\n",
         )
         .unwrap();
         assert_eq!(options.data_dir, Some(PathBuf::from("/etc/osc/data")));
@@ -648,6 +667,13 @@ mod tests {
         assert_eq!(
             options.tls_san,
             Some(vec!["central.example".into(), "10.0.0.5".into()])
+        );
+        assert_eq!(
+            options.seed,
+            Some(vec![
+                PathBuf::from("/etc/osc/desired-state"),
+                PathBuf::from("/srv/gitops")
+            ])
         );
     }
 
@@ -818,6 +844,7 @@ mod tests {
             tls_san: Some(vec!["central.example".into()]),
             log_format: Some(LogFormat::Json),
             request_timeout: Some("90s".parse().unwrap()),
+            seed: Some(vec!["/srv/gitops".into()]),
             ..Options::default()
         })
         .unwrap();

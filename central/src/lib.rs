@@ -13,6 +13,8 @@
 //!   server certificate at each start.
 //! - [`metrics`]: the Prometheus registry behind the [`metrics::Metrics`] handle and `/metrics`.
 //! - [`telemetry`]: the log subscriber (text or JSON lines).
+//! - [`seed`]: `--seed`: creates the objects of a GitOps repo's manifests that the store lacks,
+//!   at start-up and through the API's admission, all checked before any is written.
 //! - [`reconcile`]: server-side reconcilers that keep derived status current, such as every
 //!   Site's compliance roll-up.
 
@@ -20,6 +22,7 @@ pub mod api;
 pub mod config;
 pub mod metrics;
 pub mod reconcile;
+pub mod seed;
 pub mod server;
 pub mod store;
 pub mod telemetry;

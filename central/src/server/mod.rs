@@ -50,6 +50,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::{Config, ConfigError, Database, Limits, SQLITE_FILE, Transport};
 use crate::metrics::{self, Metrics};
+use crate::seed::{self, SeedError};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::tls::{self, TlsError};
 
@@ -111,6 +112,9 @@ pub enum ServeError {
     /// TLS could not be set up.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The `--seed` manifests have problems, or could not be stored.
+    #[error(transparent)]
+    Seed(#[from] SeedError),
     /// The store could not be opened.
     #[error("cannot open the {what}: {source}")]
     Store {
@@ -122,9 +126,11 @@ pub enum ServeError {
     },
 }
 
-/// Runs Central Command on `listener` until `shutdown` completes: prepares the data folder and
-/// TLS, opens the store, starts the compliance roll-up beside the API (it ends with shutdown),
-/// builds the resource API with `api` and serves it.
+/// Runs Central Command on `listener` until `shutdown` completes: loads and checks the `--seed`
+/// manifests (before anything else, so that a bad one stops the start at once), prepares the data
+/// folder and TLS, opens the store, creates the seed's missing objects, starts the compliance
+/// roll-up beside the API (it ends with shutdown), builds the resource API with `api` and serves
+/// it.
 pub async fn run<A>(
     config: Config,
     listener: TcpListener,
@@ -134,19 +140,25 @@ pub async fn run<A>(
 where
     A: FnOnce(Services) -> Router,
 {
+    let seed = (!config.seed.is_empty())
+        .then(|| seed::load(&config.seed))
+        .transpose()?;
     let server = Server::new(&config, listener)?;
     let store = open_store(&config).await?;
-    tokio::spawn(crate::reconcile::run_compliance(
-        store.clone(),
-        crate::reconcile::SystemClock,
-        Default::default(),
-        server.stopping().cancelled_owned(),
-    ));
     let services = Services {
         store,
         metrics: server.metrics().clone(),
         stopping: server.stopping(),
     };
+    if let Some(seed) = seed {
+        seed::apply(&services, seed).await?;
+    }
+    tokio::spawn(crate::reconcile::run_compliance(
+        services.store.clone(),
+        crate::reconcile::SystemClock,
+        Default::default(),
+        server.stopping().cancelled_owned(),
+    ));
     server.serve(api(services), shutdown).await;
     Ok(())
 }
