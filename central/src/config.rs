@@ -137,9 +137,10 @@ pub struct Options {
     /// Before serving, create the objects of the manifests in this file or folder (YAML or JSON,
     /// searched recursively, e.g. a GitOps repo such as `desired-state/`) that the store does not
     /// hold yet, through the API's own admission: Sites first, then other cluster-scoped kinds,
-    /// then the sites' objects. Existing objects are kept as stored, never overwritten. Every
-    /// manifest is loaded and checked before anything is written: any problem (reported with
-    /// its file and line) stops the start. Repeat the flag or separate paths with commas.
+    /// then the sites' objects. Existing objects are kept as stored, never overwritten. The
+    /// manifests are checked as one complete set (a site's objects need their Site among them)
+    /// before anything is written: any problem, reported with its file and line, stops the start.
+    /// Repeat the flag or separate paths with commas.
     #[arg(long, env = "OSC_SEED", value_name = "PATH", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<Vec<PathBuf>>,
