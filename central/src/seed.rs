@@ -59,6 +59,13 @@ pub struct Refusal {
     pub message: String,
 }
 
+impl fmt::Display for Refusal {
+    /// `sites/a/hosts/web.yaml:1: Host "a/web": hosts.osiriscare.net "web" is forbidden: …`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.at, self.object, self.message)
+    }
+}
+
 /// Why seeding stopped the start.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
@@ -256,13 +263,6 @@ fn show_paths(paths: &[PathBuf]) -> String {
 fn lines(refusals: &[Refusal]) -> String {
     let shown: Vec<String> = refusals.iter().map(ToString::to_string).collect();
     shown.join("\n")
-}
-
-impl fmt::Display for Refusal {
-    /// `sites/a/hosts/web.yaml:1: Host "a/web": hosts.osiriscare.net "web" is forbidden: …`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.at, self.object, self.message)
-    }
 }
 
 #[cfg(test)]
