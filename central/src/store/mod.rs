@@ -11,7 +11,10 @@
 //! - an update or delete with a resourceVersion precondition checks and writes atomically;
 //! - a watch delivers every kept event after its start version, then live ones, in order, with
 //!   no gap and no duplicate, on every replica (PostgreSQL: LISTEN/NOTIFY between replicas);
-//! - a slow watcher never slows writers: it re-reads what it missed from the event table.
+//! - a slow watcher never slows writers: it re-reads what it missed from the event table;
+//! - every operation may be cancelled (its future dropped) at any await: a write then commits
+//!   whole or not at all, and the connection it held is closed, never pooled again in the middle
+//!   of a transaction (see `lease.rs`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), osc_central::store::StoreError> {
@@ -29,6 +32,7 @@
 mod backend;
 mod continuation;
 mod error;
+mod lease;
 mod objects;
 mod types;
 mod watch;

@@ -9,6 +9,7 @@ use sqlx::{Any, AnyConnection, Connection as _, Row as _};
 
 use super::continuation::Continuation;
 use super::error::Context as _;
+use super::lease::Lease;
 use super::{
     Backend, Counts, EventType, ListOptions, ObjectKey, ObjectList, Store, StoreError, WatchEvent,
     backend::NOTIFY_CHANNEL,
@@ -23,21 +24,20 @@ impl Store {
 
     /// The stored object, or [`StoreError::NotFound`].
     pub async fn get(&self, key: &ObjectKey) -> Result<Value, StoreError> {
+        let operation = || format!("reading {key}");
+        let mut connection = Lease::acquire(&self.inner.reads).await.context(operation)?;
         let row = sqlx::query(
             "SELECT object FROM objects WHERE resource = $1 AND namespace = $2 AND name = $3",
         )
         .bind(&key.resource)
         .bind(&key.namespace)
         .bind(&key.name)
-        .fetch_optional(&self.inner.reads)
+        .fetch_optional(&mut *connection)
         .await
-        .context(|| format!("reading {key}"))?
-        .ok_or_else(|| StoreError::NotFound { key: key.clone() })?;
-        parse_object(
-            key,
-            &row.try_get::<String, _>(0)
-                .context(|| format!("reading {key}"))?,
-        )
+        .context(operation)?;
+        connection.release();
+        let row = row.ok_or_else(|| StoreError::NotFound { key: key.clone() })?;
+        parse_object(key, &row.try_get::<String, _>(0).context(operation)?)
     }
 
     /// Replaces the object under `key` with `object` and returns it as stored. With
@@ -107,7 +107,7 @@ impl Store {
             }
         };
 
-        let mut connection = self.inner.reads.acquire().await.context(operation)?;
+        let mut connection = Lease::acquire(&self.inner.reads).await.context(operation)?;
         let mut tx = connection
             .begin_with(self.inner.backend.begin_read())
             .await
@@ -149,6 +149,7 @@ impl Store {
             }
         }
         tx.commit().await.context(operation)?;
+        connection.release();
 
         let continue_token = more
             .then_some(last_returned)
@@ -171,19 +172,18 @@ impl Store {
 
     /// The resourceVersion of the newest write (0 before the first): what a bookmark carries.
     pub async fn current_rv(&self) -> Result<i64, StoreError> {
-        let mut connection = self
-            .inner
-            .reads
-            .acquire()
+        let mut connection = Lease::acquire(&self.inner.reads)
             .await
             .context(|| "reading the resourceVersion".to_owned())?;
-        current_resource_version(&mut connection).await
+        let resource_version = current_resource_version(&mut connection).await?;
+        connection.release();
+        Ok(resource_version)
     }
 
     /// Objects per resource and the size of the watch history, read in one snapshot.
     pub async fn stats(&self) -> Result<Counts, StoreError> {
         let operation = || "counting objects and events".to_owned();
-        let mut connection = self.inner.reads.acquire().await.context(operation)?;
+        let mut connection = Lease::acquire(&self.inner.reads).await.context(operation)?;
         let mut tx = connection
             .begin_with(self.inner.backend.begin_read())
             .await
@@ -205,6 +205,7 @@ impl Store {
         let events: i64 = row.try_get(0).context(operation)?;
         let oldest_event = row.try_get(1).context(operation)?;
         tx.commit().await.context(operation)?;
+        connection.release();
         Ok(Counts {
             objects,
             events: events.unsigned_abs(),
@@ -221,7 +222,9 @@ impl Store {
         let backend = self.inner.backend;
         // On SQLite the write pool has one connection, held until the event is sent below, so
         // local watchers receive events in resourceVersion order.
-        let mut connection = self.inner.writes.acquire().await.context(operation)?;
+        let mut connection = Lease::acquire(&self.inner.writes)
+            .await
+            .context(operation)?;
         let mut tx = connection
             .begin_with(backend.begin_write())
             .await
@@ -229,8 +232,11 @@ impl Store {
         let event = match apply(&mut tx, backend, &self.inner.options.history, key, write).await {
             Ok(event) => event,
             Err(error) => {
-                if let Err(rollback) = tx.rollback().await {
-                    tracing::warn!(%key, error = %rollback, "rolling back a failed {verb} failed");
+                match tx.rollback().await {
+                    Ok(()) => connection.release(),
+                    Err(rollback) => {
+                        tracing::warn!(%key, error = %rollback, "rolling back a failed {verb} failed");
+                    }
                 }
                 return Err(error);
             }
@@ -243,6 +249,7 @@ impl Store {
             // No receiver is not an error: nobody is watching.
             let _ = self.inner.fanout.send(Arc::new(event));
         }
+        connection.release();
         Ok(object)
     }
 }

@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 
 use super::backend::{Backend, NOTIFY_CHANNEL, describe_postgres};
 use super::error::Context as _;
+use super::lease::Lease;
 use super::objects::{current_resource_version, parse_object, to_i64};
 use super::{EventType, ObjectKey, Store, StoreError, WatchEvent};
 
@@ -88,12 +89,11 @@ pub(crate) async fn start_postgres_feed(
         .await
         .map_err(connect_error)?;
     // Listening before reading the position: every write committed after this read is notified.
-    let mut connection = pool
-        .acquire()
+    let mut connection = Lease::acquire(&pool)
         .await
         .context(|| "reading the resourceVersion".to_owned())?;
     let start = current_resource_version(&mut connection).await?;
-    drop(connection);
+    connection.release();
 
     let wake = Arc::new(Notify::new());
     let listen = tokio::spawn(listen(listener, Arc::clone(&wake)));
@@ -157,7 +157,7 @@ async fn read_events(
     after: i64,
 ) -> Result<EventPage, StoreError> {
     let operation = || format!("reading watch events after resourceVersion {after}");
-    let mut connection = pool.acquire().await.context(operation)?;
+    let mut connection = Lease::acquire(pool).await.context(operation)?;
     let mut tx = connection
         .begin_with(backend.begin_read())
         .await
@@ -184,6 +184,7 @@ async fn read_events(
     .await
     .context(operation)?;
     tx.commit().await.context(operation)?;
+    connection.release();
 
     let complete = (rows.len() as u64) < EVENT_BATCH;
     let events = rows

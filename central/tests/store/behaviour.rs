@@ -2,9 +2,11 @@
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU64;
+use std::task::Poll;
 use std::time::Duration;
 
-use futures::StreamExt as _;
+use futures::future::BoxFuture;
+use futures::{FutureExt as _, StreamExt as _, TryFutureExt as _};
 use osc_central::store::{
     EventType, HistoryRetention, ListOptions, ObjectKey, Store, StoreError, StoreOptions,
 };
@@ -529,6 +531,176 @@ pub async fn stats_count_objects_per_resource_and_kept_events(db: &TestDb) {
     assert_eq!(
         (stats.events, stats.oldest_event, stats.resource_version),
         (5, Some(1), 5)
+    );
+}
+
+/// Regression test for transact-rs/sqlx#4393: in sqlx 0.9.0 a future dropped while its `BEGIN`
+/// is in flight on PostgreSQL leaves the pooled connection inside the transaction, and the pool
+/// hands it to the next borrower. A list, the stats or a watch's catch-up (`BEGIN ... READ ONLY`)
+/// dropped there made the next write on that connection fail with SQLSTATE 25006. SQLite was not
+/// affected (sqlx's worker rolls back a `BEGIN` whose answer nobody takes), but runs the test too:
+/// a read connection left in its transaction would serve an old snapshot, which the reads after
+/// each write would catch.
+///
+/// Every operation is dropped after each number of polls in turn, on a one-connection pool so
+/// that the next operation gets that very connection. While it is polled, PostgreSQL's answers
+/// arrive late and each poll comes after the answer, so poll k meets the k-th round trip (on
+/// SQLite the polls fall where the worker thread's timing puts them). Afterwards the store must
+/// still work.
+pub async fn a_cancelled_operation_leaves_no_connection_inside_a_transaction(db: &TestDb) {
+    let one_connection = StoreOptions {
+        max_connections: 1,
+        ..options()
+    };
+    let (store, lateness) = db.open_with_late_answers(one_connection).await;
+    let mut round = 0;
+    for operation in Operation::ALL {
+        for polls in 1.. {
+            assert!(polls < 100, "{operation:?} does not finish");
+            round += 1;
+            // Update and delete need an object of their own.
+            let target = host_key("target", &format!("t-{round:04}"));
+            store.create(&target, host(&target, 0)).await.unwrap();
+            // PostgreSQL's feeder reads the event of that write on the one connection: let it
+            // finish, so that the polls meet the operation's own awaits.
+            tokio::time::sleep(SETTLE).await;
+            lateness.set(LATE);
+            let finished = poll_then_drop(operation.start(&store, &target), polls).await;
+            lateness.set(Duration::ZERO);
+            if let Some(result) = finished {
+                result.unwrap_or_else(|error| panic!("{operation:?} failed: {error}"));
+                break;
+            }
+            assert_store_works(
+                &store,
+                round,
+                &format!("{operation:?} dropped after {polls} polls"),
+            )
+            .await;
+        }
+    }
+    // A write that was dropped took all or nothing: each kept version has its event.
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.events, stats.resource_version.unsigned_abs());
+}
+
+/// The store operations that [`a_cancelled_operation_leaves_no_connection_inside_a_transaction`]
+/// drops midway.
+#[derive(Debug, Clone, Copy)]
+enum Operation {
+    Create,
+    Update,
+    Delete,
+    Get,
+    List,
+    Stats,
+    CurrentRv,
+    Watch,
+}
+
+impl Operation {
+    const ALL: [Self; 8] = [
+        Self::Create,
+        Self::Update,
+        Self::Delete,
+        Self::Get,
+        Self::List,
+        Self::Stats,
+        Self::CurrentRv,
+        Self::Watch,
+    ];
+
+    /// The operation's future, on `target` (an existing object) or beside it.
+    fn start<'a>(
+        self,
+        store: &'a Store,
+        target: &'a ObjectKey,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        match self {
+            Self::Create => {
+                let key = host_key("created", &target.name);
+                async move { store.create(&key, host(&key, 1)).await.map(drop) }.boxed()
+            }
+            Self::Update => store
+                .update(target, host(target, 1), None)
+                .map_ok(drop)
+                .boxed(),
+            Self::Delete => store.delete(target, None).map_ok(drop).boxed(),
+            Self::Get => store.get(target).map_ok(drop).boxed(),
+            Self::List => async move {
+                store
+                    .list("hosts", &ListOptions::default(), |_| true)
+                    .await
+                    .map(drop)
+            }
+            .boxed(),
+            Self::Stats => store.stats().map_ok(drop).boxed(),
+            Self::CurrentRv => store.current_rv().map_ok(drop).boxed(),
+            Self::Watch => store.watch("hosts", None, 0).map_ok(drop).boxed(),
+        }
+    }
+}
+
+/// How late the relay delivers each of PostgreSQL's answers: long enough that no answer arrives
+/// within the poll that sent its request.
+const LATE: Duration = Duration::from_millis(2);
+
+/// Long enough for a late answer to have arrived.
+const PAUSE: Duration = Duration::from_millis(10);
+
+/// Long enough for PostgreSQL's feeder to read the event of a write and free the connection.
+const SETTLE: Duration = Duration::from_millis(30);
+
+/// Polls `operation` up to `polls` times, pausing before each poll after the first long enough
+/// for the database to answer what it awaits, and drops it if it has not finished by then.
+async fn poll_then_drop<T>(operation: BoxFuture<'_, T>, polls: usize) -> Option<T> {
+    let mut operation = operation;
+    for poll in 0..polls {
+        if poll > 0 {
+            tokio::time::sleep(PAUSE).await;
+        }
+        if let Poll::Ready(output) = futures::poll!(operation.as_mut()) {
+            return Some(output);
+        }
+    }
+    None
+}
+
+/// Writes, then reads back through every read path; `context` says what happened before.
+async fn assert_store_works(store: &Store, round: usize, context: &str) {
+    let fail = |step: &str, error: StoreError| -> ! {
+        let cause = std::error::Error::source(&error).map(ToString::to_string);
+        panic!("{context}, then {step}: {error} ({cause:?})")
+    };
+    let key = host_key("check", &format!("c-{round:04}"));
+    let created = store
+        .create(&key, host(&key, 0))
+        .await
+        .unwrap_or_else(|error| fail("creating", error));
+    let version = rv(&created);
+    let got = store
+        .get(&key)
+        .await
+        .unwrap_or_else(|error| fail("getting", error));
+    assert_eq!(got, created, "{context}, then getting");
+    let in_check = ListOptions {
+        namespace: Some("check".to_owned()),
+        ..ListOptions::default()
+    };
+    let list = store
+        .list("hosts", &in_check, |_| true)
+        .await
+        .unwrap_or_else(|error| fail("listing", error));
+    assert_eq!(list.items.last(), Some(&created), "{context}, then listing");
+    assert!(list.resource_version >= version, "{context}, then listing");
+    let mut watch = store
+        .watch("hosts", Some("check"), version - 1)
+        .await
+        .unwrap_or_else(|error| fail("watching", error));
+    assert_eq!(
+        next_event(&mut watch).await.object,
+        created,
+        "{context}, then watching"
     );
 }
 

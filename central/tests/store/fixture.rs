@@ -1,12 +1,15 @@
 //! A throw-away database per test, on either backend, and small helpers that keep tests short.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use osc_central::store::{ObjectKey, Store, StoreOptions, WatchEvent, WatchStream};
 use serde_json::{Value, json};
 use sqlx::{Connection as _, Executor as _, PgConnection};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
 
 /// The environment variable naming the PostgreSQL server the tests may create databases on.
 const DATABASE_URL_VAR: &str = "OSC_TEST_DATABASE_URL";
@@ -96,6 +99,35 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// Opens a store that reaches PostgreSQL through a relay which holds back every answer for
+    /// as long as the returned [`Lateness`] says. While answers are late, each database round
+    /// trip takes one poll of the future that waits for it, so that a test can stop an
+    /// operation at a chosen await. On SQLite (no socket to slow down) it is
+    /// [`TestDb::open_with`], and the lateness has no effect.
+    pub async fn open_with_late_answers(&self, options: StoreOptions) -> (Store, Lateness) {
+        let lateness = Lateness::default();
+        let Location::Postgres { url, .. } = &self.location else {
+            return (self.open_with(options).await, lateness);
+        };
+        let mut url = url::Url::parse(url).expect("a URL");
+        let server = (
+            url.host_str().expect("a host").to_owned(),
+            url.port().unwrap_or(5432),
+        );
+        let relay = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a relay port");
+        url.set_port(Some(
+            relay.local_addr().expect("the relay's address").port(),
+        ))
+        .expect("a URL with a host takes a port");
+        tokio::spawn(relay_late(relay, server, lateness.clone()));
+        let store = Store::connect_postgres(url.as_str(), options)
+            .await
+            .expect("the test store opens through the relay");
+        (store, lateness)
+    }
+
     /// Drops the PostgreSQL database while the test's runtime still runs, so that connections
     /// the stores were still opening can finish and be terminated. (The `Drop` fallback blocks
     /// the runtime's thread; a connection caught mid-handshake then holds `DROP DATABASE` up
@@ -135,6 +167,62 @@ impl Drop for TestDb {
         if !matches!(dropped, Ok(Ok(()))) && !std::thread::panicking() {
             panic!("could not drop the test database: {dropped:?}");
         }
+    }
+}
+
+/// How late a relay from [`TestDb::open_with_late_answers`] delivers the database's answers;
+/// clones share the setting. Answers are on time until [`Lateness::set`].
+#[derive(Clone, Default)]
+pub struct Lateness {
+    /// The delay in microseconds.
+    micros: Arc<AtomicU64>,
+}
+
+impl Lateness {
+    /// Holds back each answer that arrives from now on for `delay`.
+    pub fn set(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.micros.store(micros, Ordering::Relaxed);
+    }
+
+    /// The current delay.
+    fn get(&self) -> Duration {
+        Duration::from_micros(self.micros.load(Ordering::Relaxed))
+    }
+}
+
+/// Relays every connection accepted on `relay` to `server`, holding back each chunk of the
+/// server's answers for as long as `lateness` says. Runs until the test's runtime ends.
+async fn relay_late(relay: TcpListener, server: (String, u16), lateness: Lateness) {
+    while let Ok((client, _)) = relay.accept().await {
+        let (server, lateness) = (server.clone(), lateness.clone());
+        tokio::spawn(async move {
+            let Ok(server) = TcpStream::connect(server).await else {
+                return;
+            };
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = server.into_split();
+            let requests = tokio::io::copy(&mut from_client, &mut to_server);
+            let answers = async {
+                let mut buffer = vec![0; 64 * 1024];
+                loop {
+                    let read = from_server.read(&mut buffer).await?;
+                    if read == 0 {
+                        return Ok::<_, std::io::Error>(());
+                    }
+                    let delay = lateness.get();
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    to_client.write_all(&buffer[..read]).await?;
+                }
+            };
+            // Either side closing or failing ends the relayed connection.
+            tokio::select! {
+                _ = requests => {}
+                _ = answers => {}
+            }
+        });
     }
 }
 

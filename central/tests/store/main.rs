@@ -68,4 +68,5 @@ on_every_backend!(
     a_watcher_that_lags_past_the_history_gets_gone,
     concurrent_read_modify_write_loses_no_update,
     stats_count_objects_per_resource_and_kept_events,
+    a_cancelled_operation_leaves_no_connection_inside_a_transaction,
 );
