@@ -150,7 +150,11 @@ pub async fn serve(
         visibility,
         position: from,
         bookmarks,
-        deadline: request.timeout.map(|timeout| Instant::now() + timeout),
+        // A `timeoutSeconds` beyond what the clock can represent is a watch with no deadline; adding
+        // it would overflow and panic the handler (found by tests/decoders.rs).
+        deadline: request
+            .timeout
+            .and_then(|timeout| Instant::now().checked_add(timeout)),
         stopping: context.stopping.clone(),
         render,
         finished: false,
