@@ -26,12 +26,10 @@ impl Store {
     pub async fn get(&self, key: &ObjectKey) -> Result<Value, StoreError> {
         let operation = || format!("reading {key}");
         let mut connection = Lease::acquire(&self.inner.reads).await.context(operation)?;
-        let row = sqlx::query(
+        let row = keyed(
             "SELECT object FROM objects WHERE resource = $1 AND namespace = $2 AND name = $3",
+            key,
         )
-        .bind(&key.resource)
-        .bind(&key.namespace)
-        .bind(&key.name)
         .fetch_optional(&mut *connection)
         .await
         .context(operation)?;
@@ -299,12 +297,10 @@ async fn apply(
             .await
             .and_then(|row| row.try_get(0))
             .context(operation)?;
-    let stored: Option<i64> = sqlx::query(
+    let stored: Option<i64> = keyed(
         "SELECT resource_version FROM objects WHERE resource = $1 AND namespace = $2 AND name = $3",
+        key,
     )
-    .bind(&key.resource)
-    .bind(&key.namespace)
-    .bind(&key.name)
     .fetch_optional(&mut *tx)
     .await
     .and_then(|row| row.map(|row| row.try_get(0)).transpose())
@@ -316,16 +312,11 @@ async fn apply(
                 return Err(StoreError::AlreadyExists { key: key.clone() });
             }
             let object = stamp(key, object, resource_version)?;
-            keyed(
-                "INSERT INTO objects (resource, namespace, name, resource_version, object) \
-                 VALUES ($1, $2, $3, $4, $5)",
-                key,
-            )
-            .bind(resource_version)
-            .bind(object.to_string())
-            .execute(&mut *tx)
-            .await
-            .context(operation)?;
+            let sql = "INSERT INTO objects (resource, namespace, name, resource_version, object) \
+                       VALUES ($1, $2, $3, $4, $5)";
+            write_row(&mut *tx, sql, key, resource_version, &object)
+                .await
+                .context(operation)?;
             (EventType::Added, object)
         }
         Write::Update {
@@ -334,16 +325,11 @@ async fn apply(
         } => {
             check(key, stored, precondition)?;
             let object = stamp(key, object, resource_version)?;
-            keyed(
-                "UPDATE objects SET resource_version = $4, object = $5 \
-                 WHERE resource = $1 AND namespace = $2 AND name = $3",
-                key,
-            )
-            .bind(resource_version)
-            .bind(object.to_string())
-            .execute(&mut *tx)
-            .await
-            .context(operation)?;
+            let sql = "UPDATE objects SET resource_version = $4, object = $5 \
+                       WHERE resource = $1 AND namespace = $2 AND name = $3";
+            write_row(&mut *tx, sql, key, resource_version, &object)
+                .await
+                .context(operation)?;
             (EventType::Modified, object)
         }
         Write::Delete { precondition } => {
@@ -441,6 +427,23 @@ fn keyed<'q>(
         .bind(key.resource.as_str())
         .bind(key.namespace.as_str())
         .bind(key.name.as_str())
+}
+
+/// Runs an INSERT or UPDATE of the object row: `$1..$3` are the key, `$4` the resourceVersion,
+/// `$5` the object's JSON text.
+async fn write_row(
+    tx: &mut AnyConnection,
+    sql: &'static str,
+    key: &ObjectKey,
+    resource_version: i64,
+    object: &Value,
+) -> Result<(), sqlx::Error> {
+    keyed(sql, key)
+        .bind(resource_version)
+        .bind(object.to_string())
+        .execute(tx)
+        .await
+        .map(drop)
 }
 
 /// Checks that the object exists and, with a precondition, that it has that resourceVersion.
