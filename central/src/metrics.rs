@@ -105,6 +105,16 @@ impl Metrics {
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
+    /// Records that this replica just stored (`delta` 1) or deleted (`delta` -1) one object of
+    /// `resource`, without recounting the store on the request path; the periodic full count
+    /// ([`Metrics::set_store_objects`]) corrects for other replicas' writes.
+    pub fn add_store_objects(&self, resource: Kind, delta: i64) {
+        self.inner
+            .store_objects
+            .get_or_create(&ResourceLabels::of(resource))
+            .inc_by(delta);
+    }
+
     /// Counts one answered request and its latency.
     pub fn observe_request(&self, info: RequestInfo, code: u16, latency: Duration) {
         let verb = info.verb.as_str();

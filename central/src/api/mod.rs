@@ -90,8 +90,8 @@ impl AppState {
     }
 }
 
-/// How often the store-size gauges are refreshed besides after each create and delete, so that
-/// they also follow the writes of other replicas.
+/// How often the store-size gauges are recounted from the store; between counts, creates and
+/// deletes through this replica move them by one, and a recount picks up other replicas' writes.
 const METRICS_REFRESH: Duration = Duration::from_secs(30);
 
 /// The resource API. Must be called inside a Tokio runtime: it starts the task that keeps the

@@ -144,7 +144,7 @@ pub async fn create(
     }
     let key = path.key_for(object_name(&object));
     let stored = state.store.create(&key, object).await?;
-    state.refresh_metrics().await;
+    state.metrics.add_store_objects(path.kind, 1);
     Ok(stored)
 }
 
@@ -184,7 +184,9 @@ pub async fn replace(
                 return Ok(object);
             }
             Outcome::Write(object) => state.store.update(&key, object, Some(current)).await,
-            Outcome::WriteAndDelete(object) => finish_deletion(state, &key, object, current).await,
+            Outcome::WriteAndDelete(object) => {
+                finish_deletion(state, path.kind, &key, object, current).await
+            }
         };
         match result {
             Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
@@ -231,7 +233,7 @@ pub async fn delete(
             Err(StoreError::Conflict { .. }) if options.resource_version.is_none() => continue,
             result => {
                 let last = result?;
-                state.refresh_metrics().await;
+                state.metrics.add_store_objects(path.kind, -1);
                 return Ok(last);
             }
         }
@@ -558,6 +560,7 @@ fn check_preconditions(
 /// MODIFIED state, then DELETED.
 async fn finish_deletion(
     state: &AppState,
+    kind: Kind,
     key: &ObjectKey,
     object: Value,
     current: i64,
@@ -565,7 +568,7 @@ async fn finish_deletion(
     let written = state.store.update(key, object, Some(current)).await?;
     let version = resource_version_of(&written);
     let deleted = state.store.delete(key, version).await?;
-    state.refresh_metrics().await;
+    state.metrics.add_store_objects(kind, -1);
     Ok(deleted)
 }
 
