@@ -1,6 +1,7 @@
 //! `osc-central`: Central Command.
 //!
 //! # Layout
+//! - [`auth`]: who is asking ([`auth::Principal`]): bearer tokens, roles, tenancy.
 //! - [`api`]: the Kubernetes-compatible resource API (discovery, OpenAPI, the verbs on objects,
 //!   tables, watch and patch) as the router [`api::app`] builds from an [`api::AppState`].
 //! - [`store`]: the only code that knows SQL; objects as JSON with one global resourceVersion and
@@ -19,6 +20,7 @@
 //!   Site's compliance roll-up.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod metrics;
 pub mod reconcile;
