@@ -218,6 +218,13 @@ impl MasterKey {
     }
 }
 
+/// Keys are equal when their ids are: the id is a SHA-256 fingerprint of the bytes.
+impl PartialEq for MasterKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "MasterKey({})", self.id)
@@ -300,7 +307,7 @@ pub fn sealed_key_id(sealed: &str) -> Option<KeyId> {
 }
 
 /// The master keys in force: the first seals and opens, the others only open.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KeySet {
     /// The key new values are sealed under.
     primary: MasterKey,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use osc_central::api::{self, AppState};
 use osc_central::config::{Config, Options, SQLITE_FILE};
+use osc_central::keyring::{KEY_FILE, Keyring};
 use osc_central::metrics::Metrics;
 use osc_central::seed::{self, SeedError, Summary};
 use osc_central::server::{self, ServeError, Services};
@@ -61,6 +62,9 @@ impl Fixture {
             store,
             metrics: Metrics::new(),
             stopping: CancellationToken::new(),
+            keyring: Keyring::open_file(&self.dir.path().join("data").join(KEY_FILE))
+                .unwrap()
+                .0,
         }
     }
 

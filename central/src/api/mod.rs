@@ -14,6 +14,7 @@
 //! asks; every object a response carries has passed [`redact`]. Authentication is not built yet:
 //! any bearer token (or none) is accepted.
 
+mod credentials;
 mod discovery;
 mod error;
 mod filter;
@@ -32,7 +33,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use chrono::Utc;
 use osc_crds::{API_VERSION, AnyObject, Kind};
 use osc_proto::api::{List, ListMeta};
@@ -40,11 +41,17 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::server::Services;
 use crate::store::{ObjectList, Store, resource_version_of};
 
+pub use credentials::{
+    PullAccess, ROTATE_PATH, finish_rotation, pull as credential_data, pull_access, reseal_all,
+    rotate as rotate_master_key,
+};
 pub use error::ApiError;
+pub use secrets::DATA_KEYS_ANNOTATION;
 pub use secrets::redact;
 pub use watch::WatchSettings;
 
@@ -62,6 +69,8 @@ pub struct AppState {
     pub stopping: CancellationToken,
     /// Bookmark and wait intervals of watches.
     pub watch: WatchSettings,
+    /// The master keys that seal and open Credential secrets.
+    pub keyring: Keyring,
 }
 
 impl AppState {
@@ -72,6 +81,7 @@ impl AppState {
             metrics: services.metrics,
             stopping: services.stopping,
             watch: WatchSettings::default(),
+            keyring: services.keyring,
         }
     }
 
@@ -103,7 +113,9 @@ pub fn app(state: AppState) -> Router {
         .route("/apis", get(discovery::groups))
         .route("/apis/osiriscare.net", get(discovery::group))
         .route("/apis/osiriscare.net/v1alpha1", get(discovery::resources))
+        .route(credentials::PULL_ROUTE, get(credentials::pull_route))
         .route("/apis/osiriscare.net/v1alpha1/{*rest}", any(resource))
+        .route(ROTATE_PATH, post(credentials::rotate_route))
         .route("/version", get(discovery::version))
         .route("/openapi/v3", get(openapi::index))
         .route(

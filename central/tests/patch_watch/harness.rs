@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use osc_central::api::{AppState, WatchSettings, app};
 use osc_central::config::{Config, Options};
-use osc_central::server::Server;
+use osc_central::keyring::Keyring;
+use osc_central::server::{self, Server};
 use osc_central::store::{HistoryRetention, Store, StoreOptions};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -111,6 +112,8 @@ pub struct TestCentral {
     pub client: reqwest::Client,
     /// The store it serves (for checks the API cannot make, such as secrets kept).
     pub store: Store,
+    /// Its master keys, to open the secrets the store holds.
+    pub keyring: Keyring,
     /// Completing this starts the shutdown.
     shutdown: Option<oneshot::Sender<()>>,
     /// The serve task; it ends when shutdown is complete.
@@ -140,11 +143,13 @@ impl TestCentral {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = Server::new(&config, listener).unwrap();
         let base = format!("http://{}", server.local_addr());
+        let keyring = server::open_keyring(&config).unwrap();
         let state = AppState {
             store: store.clone(),
             metrics: server.metrics().clone(),
             stopping: server.stopping(),
             watch: settings,
+            keyring: keyring.clone(),
         };
         let (shutdown, signal) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(app(state), async {
@@ -154,6 +159,7 @@ impl TestCentral {
             base,
             client: reqwest::Client::new(),
             store,
+            keyring,
             shutdown: Some(shutdown),
             task,
             _data: data,
