@@ -32,7 +32,7 @@ use tracing::{error, info};
 use super::AppState;
 use super::error::ApiError;
 use super::secrets::{open_data, reseal};
-use crate::auth::{Principal, Role};
+use crate::auth::{self, Principal, Role};
 use crate::keyring::KeyId;
 use crate::server::Services;
 use crate::store::{ListOptions, ObjectKey, StoreError, resource_version_of};
@@ -63,7 +63,7 @@ pub enum PullAccess {
 }
 
 /// Who may read the secret data of a credential of `site`, given whether the caller can see that
-/// site (the tenancy rule of [`crate::auth`]).
+/// site ([`auth::visible_site`], the tenancy rule).
 pub fn pull_access(role: &Role, site: &str, site_visible: bool) -> PullAccess {
     match role {
         Role::Appliance { site: own, .. } if own == site => PullAccess::Allowed,
@@ -97,11 +97,8 @@ struct CredentialData<'a> {
 pub async fn pull_route(
     State(state): State<AppState>,
     Path((site, name)): Path<(String, String)>,
-    principal: Option<Extension<Principal>>,
+    Extension(principal): Extension<Principal>,
 ) -> Response {
-    let Some(Extension(principal)) = principal else {
-        return unauthenticated();
-    };
     pull(&state, &principal, &site, &name)
         .await
         .unwrap_or_else(IntoResponse::into_response)
@@ -110,11 +107,8 @@ pub async fn pull_route(
 /// `POST /osc/v1/master-key/rotate`.
 pub async fn rotate_route(
     State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
+    Extension(principal): Extension<Principal>,
 ) -> Response {
-    let Some(Extension(principal)) = principal else {
-        return unauthenticated();
-    };
     rotate(&state, &principal)
         .await
         .unwrap_or_else(IntoResponse::into_response)
@@ -131,11 +125,12 @@ pub async fn pull(
         kind: Kind::Credential,
         name: name.to_owned(),
     };
-    match pull_access(
-        &principal.role,
-        site,
-        site_visible(state, principal, site).await?,
-    ) {
+    let visible = match auth::visible_site(state, principal, site).await {
+        Ok(()) => true,
+        Err(ApiError::NotFound { .. }) => false,
+        Err(error) => return Err(error),
+    };
+    match pull_access(&principal.role, site, visible) {
         PullAccess::Allowed => {}
         PullAccess::Forbidden => {
             return Err(ApiError::Denied(format!(
@@ -315,40 +310,6 @@ async fn reseal_one(state: &AppState, mut object: Value) -> Result<bool, ApiErro
         };
     }
     Err(ApiError::stale(Kind::Credential, &name))
-}
-
-/// Whether `principal` can see `site` at all. Until the tenancy layer lands on this branch, the
-/// rule of `crate::auth` is applied here: admins and read-only callers see every site, operators
-/// the sites of their partners, an appliance its own.
-async fn site_visible(
-    state: &AppState,
-    principal: &Principal,
-    site: &str,
-) -> Result<bool, ApiError> {
-    Ok(match &principal.role {
-        Role::Admin | Role::ReadOnly => true,
-        Role::Appliance { site: own, .. } => own == site,
-        Role::Operator { partners } => {
-            match state
-                .store
-                .get(&ObjectKey::cluster(Kind::Site.plural(), site))
-                .await
-            {
-                Ok(object) => object["spec"]["partner"]
-                    .as_str()
-                    .is_some_and(|partner| partners.contains(partner)),
-                Err(StoreError::NotFound { .. }) => false,
-                Err(error) => return Err(error.into()),
-            }
-        }
-    })
-}
-
-/// 401 for a request that reached a route without an authenticated principal.
-fn unauthenticated() -> Response {
-    super::error::status_response(osc_proto::api::Status::unauthorized(
-        "authentication required: send Authorization: Bearer <token>",
-    ))
 }
 
 #[cfg(test)]

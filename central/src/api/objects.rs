@@ -30,6 +30,7 @@ use super::error::ApiError;
 use super::filter::Filter;
 use super::request::{Query, ResourcePath, decode_object};
 use super::secrets::{keep_stored_secret, seal_incoming};
+use crate::auth::{Principal, Visibility, check_site_partner};
 use crate::store::{ListOptions, ObjectKey, ObjectList, StoreError, resource_version_of};
 
 /// How many times a write without a client precondition is retried when another write slips in
@@ -73,8 +74,9 @@ pub async fn list(
     state: &AppState,
     path: &ResourcePath,
     query: &Query,
+    tenancy: Visibility,
 ) -> Result<ObjectList, ApiError> {
-    let filter = Filter::from_query(query)?;
+    let filter = Filter::from_query(query)?.restricted(path.kind, tenancy);
     let limit = match query.get("limit") {
         Some(text) => Some(text.parse::<u64>().map_err(|_| {
             ApiError::bad_request(format!(
@@ -124,6 +126,7 @@ pub async fn list(
 /// would be, with `dry_run`).
 pub async fn create(
     state: &AppState,
+    principal: &Principal,
     path: &ResourcePath,
     value: Value,
     dry_run: bool,
@@ -149,6 +152,7 @@ pub async fn create(
         &mut object,
         None,
     )?;
+    check_site_partner(principal, path.kind, &object)?;
     if dry_run {
         return Ok(object);
     }
@@ -161,6 +165,7 @@ pub async fn create(
 /// returns it as stored (or as it would be, with `dry_run`).
 pub async fn replace(
     state: &AppState,
+    principal: &Principal,
     path: &ResourcePath,
     value: Value,
     dry_run: bool,
@@ -192,6 +197,9 @@ pub async fn replace(
             seal_incoming(&keys, path.kind, place, &mut incoming, Some(&stored))?;
             prepare_update(path, &name, &stored, incoming)?
         };
+        if let Outcome::Write(object) | Outcome::WriteAndDelete(object) = &outcome {
+            check_site_partner(principal, path.kind, object)?;
+        }
         let result = match outcome {
             Outcome::Unchanged => return Ok(stored),
             Outcome::Write(object) | Outcome::WriteAndDelete(object) if dry_run => {
