@@ -17,7 +17,11 @@ use crate::store::AuditRecord;
 
 /// Authenticates the request, runs it with its [`Principal`] in the extensions, and appends a
 /// mutating request to the audit log with the status it was answered with.
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let bearer = request
         .headers()
         .get(AUTHORIZATION)
@@ -36,10 +40,15 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
             // The reason (unknown, revoked, expired) is for the operator's log; the client only
             // learns that the token is not valid, and never sees it echoed.
             info!(%error, "refused a bearer token");
-            return unauthorized("Unauthorized: the bearer token is not valid (unknown, revoked or expired)");
+            return unauthorized(
+                "Unauthorized: the bearer token is not valid (unknown, revoked or expired)",
+            );
         }
     };
-    let audited = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let audited = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     let method = request.method().to_string();
     let path = request
         .uri()

@@ -52,7 +52,9 @@ async fn create_token(
     require_admin(&principal, "create tokens")?;
     let request: TokenRequest = json_request(&body, "a TokenRequest")?;
     if request.name.trim().is_empty() {
-        return Err(ApiError::bad_request("name must not be empty: name the token after its holder"));
+        return Err(ApiError::bad_request(
+            "name must not be empty: name the token after its holder",
+        ));
     }
     if matches!(request.role, Role::Appliance { .. }) {
         return Err(ApiError::bad_request(
@@ -63,7 +65,9 @@ async fn create_token(
     if let Role::Operator { partners } = &request.role
         && partners.is_empty()
     {
-        return Err(ApiError::bad_request("an operator token needs at least one partner in role.partners"));
+        return Err(ApiError::bad_request(
+            "an operator token needs at least one partner in role.partners",
+        ));
     }
     if request.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(ApiError::bad_request("expiresAt is in the past"));
