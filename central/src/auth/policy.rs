@@ -183,6 +183,17 @@ mod tests {
 
     const FORBIDDEN: &str = "forbidden";
 
+    /// One row of the policy table: who, what kind, which object, in which site, doing what,
+    /// and the verdict.
+    type Case<'a> = (
+        &'a Role,
+        Kind,
+        Option<&'a str>,
+        Option<SiteRef<'a>>,
+        Verb,
+        &'a str,
+    );
+
     /// The verdict as a short word, so that the table below reads as the policy.
     fn verdict(decision: Decision) -> &'static str {
         match decision {
@@ -198,7 +209,7 @@ mod tests {
         use Verb::*;
         let acme = operator(&["acme"]);
         let box1 = appliance("smile", "box1");
-        let cases: Vec<(&Role, Kind, Option<&str>, Option<SiteRef>, Verb, &str)> = vec![
+        let cases: Vec<Case> = vec![
             (&Role::Admin, Runbook, None, None, Write, "allow"),
             (
                 &Role::Admin,
