@@ -130,19 +130,21 @@ pub async fn pull(
         Err(ApiError::NotFound { .. }) => false,
         Err(error) => return Err(error),
     };
-    match pull_access(&principal.role, site, visible) {
-        PullAccess::Allowed => {}
-        PullAccess::Forbidden => {
-            return Err(ApiError::Denied(format!(
-                "credentials.osiriscare.net {name:?}: the secret data of a credential is given \
-                 only to its site's appliance; people set it with a write and see which keys are \
-                 set in the osiriscare.net/data-keys annotation"
-            )));
-        }
-        PullAccess::Hidden => return Err(hidden()),
+    let access = pull_access(&principal.role, site, visible);
+    if access == PullAccess::Hidden {
+        return Err(hidden());
     }
+    // A missing credential is a 404 for whoever may see the site, before any 403: a site that
+    // does not exist (which an operator may "see", to create it) has no credentials either.
     let key = ObjectKey::namespaced(Kind::Credential.plural(), site, name);
     let stored = state.store.get(&key).await?;
+    if access == PullAccess::Forbidden {
+        return Err(ApiError::Denied(format!(
+            "credentials.osiriscare.net {name:?}: the secret data of a credential is given only \
+             to its site's appliance; people set it with a write and see which keys are set in \
+             the osiriscare.net/data-keys annotation"
+        )));
+    }
     let values = {
         let keys = state.keyring.keys().await;
         open_data(&keys, (site, name), &stored).map_err(|source| ApiError::Secret {

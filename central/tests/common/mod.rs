@@ -290,6 +290,16 @@ impl TestCentral {
         }
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await;
+        response
+            .expect("the server answers")
+            .text()
+            .await
+            .expect("a body")
+    }
+
     /// GET as JSON.
     pub async fn get(&self, path: &str) -> Reply {
         self.send(Method::GET, path, None, None).await
