@@ -30,7 +30,66 @@ on_every_backend!(
     only_the_sites_appliance_pulls_and_others_learn_nothing,
     a_sealed_value_moved_to_another_credential_does_not_open,
     rotation_reseals_every_credential_while_reads_go_on,
+    writes_racing_a_rotation_all_end_under_the_new_key,
 );
+
+/// Writers that replace secrets, rewrite a credential without its data (carrying the stored
+/// seal over) and create new credentials while a rotation runs: afterwards every stored value is
+/// under the new key, opens to what was last written, and the old key is retired. A value sealed
+/// or carried over under the old key and stored behind the walk's back would fail this.
+async fn writes_racing_a_rotation_all_end_under_the_new_key(central: &TestCentral) {
+    two_sites(central).await;
+    let credentials = many_credentials(central, 16).await;
+    let rotated = AtomicBool::new(false);
+    let rotation = async {
+        let reply = central.send(Method::POST, ROTATE_PATH, None, None).await;
+        rotated.store(true, Ordering::SeqCst);
+        reply
+    };
+    let writes = async {
+        let mut expected: Vec<(String, String, String)> = credentials.clone();
+        let mut round = 0;
+        while !rotated.load(Ordering::SeqCst) {
+            round += 1;
+            for (index, (site, name, password)) in expected.iter_mut().enumerate() {
+                let path = format!("{GV}/namespaces/{site}/credentials/{name}");
+                let mut object = central.get(&path).await.body;
+                if index % 2 == 0 {
+                    *password = format!("pw-{site}-{index}-round-{round}");
+                    object["spec"]["data"] = json!({ "password": password });
+                } else {
+                    object["metadata"]["labels"] = json!({ "round": round.to_string() });
+                }
+                object["metadata"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("resourceVersion");
+                let reply = central.put(&path, &object).await;
+                assert_eq!(reply.status, 200, "{path}: {:?}", reply.body);
+            }
+            let name = format!("new-{round}");
+            let password = format!("pw-new-{round}");
+            central.create(&credential("alpha", &name, &password)).await;
+            expected.push(("alpha".to_owned(), name, password));
+        }
+        expected
+    };
+    let (reply, expected) = tokio::join!(rotation, writes);
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let new = reply.body["primaryKeyId"].as_str().unwrap();
+    assert!(central.keyring.keys().await.previous_ids().is_empty());
+    for (site, name, password) in &expected {
+        assert_eq!(
+            stored_key_ids(central, site, name).await,
+            [new],
+            "{site}/{name}"
+        );
+        assert_eq!(
+            central.stored_secret(site, name, "password").await,
+            *password
+        );
+    }
+}
 
 /// Like `on_every_backend!`, for tests that restart their server and so take the backend and
 /// start it themselves.
