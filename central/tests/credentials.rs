@@ -19,6 +19,7 @@ use osc_central::auth::Role;
 use osc_central::config::{LogFormat, LogSettings, Options, SecretText};
 use osc_central::keyring::{KEY_FILE, SEALED_PREFIX, sealed_key_id};
 use osc_central::store::ObjectKey;
+use osc_proto::credentials::{CredentialData, MasterKeyRotation};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{Connection as _, PgConnection, Row as _};
@@ -292,6 +293,8 @@ async fn only_the_sites_appliance_pulls_and_others_learn_nothing(central: &TestC
     let pulled = pull(central, &own, "alpha", "linux-ssh").await;
     assert_eq!(pulled.status, 200, "{:?}", pulled.body);
     assert_eq!(pulled.body["kind"], "CredentialData");
+    let document: CredentialData = serde_json::from_value(pulled.body.clone()).unwrap();
+    assert_eq!(document.data["password"].as_str(), PLANTED);
     assert_eq!(pulled.body["type"], "password");
     assert_eq!(pulled.body["username"], "svc");
     assert_eq!(pulled.body["data"], json!({"password": PLANTED}));
@@ -451,6 +454,8 @@ async fn rotation_reseals_every_credential_while_reads_go_on(central: &TestCentr
     };
     let (reply, reads) = tokio::join!(rotation, reads);
     assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let report: MasterKeyRotation = serde_json::from_value(reply.body.clone()).unwrap();
+    assert_eq!(report.kind, "MasterKeyRotation");
     assert!(reads > 0);
     let new = reply.body["primaryKeyId"].as_str().unwrap().to_owned();
     assert_ne!(new, old);

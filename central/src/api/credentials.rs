@@ -6,7 +6,7 @@
 //! POST /osc/v1/master-key/rotate                                                  admins only
 //! ```
 //!
-//! The pull answers a `CredentialData` document with the decrypted values, marked `no-store`:
+//! The pull answers a [`CredentialData`] document with the decrypted values, marked `no-store`:
 //! the appliance keeps secrets in memory only. The rule of who may pull is the pure
 //! [`pull_access`]: the site's own appliance; anyone else who can see the site gets 403, and
 //! whoever cannot see it (an appliance of another site, an operator of another partner) 404, so
@@ -17,15 +17,16 @@
 //! with whichever key a value names), then retires the old key. If it stops part-way, the key file
 //! still holds both keys and the next start (or rotation) finishes the walk.
 
-use std::collections::BTreeMap;
-
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use osc_crds::{API_VERSION, Kind};
-use serde::Serialize;
+use osc_proto::credentials::{
+    CREDENTIAL_DATA_KIND, CredentialData, CredentialDataMeta, MASTER_KEY_ROTATION_KIND,
+    MasterKeyRotation,
+};
 use serde_json::Value;
 use tracing::{error, info};
 
@@ -71,26 +72,6 @@ pub fn pull_access(role: &Role, site: &str, site_visible: bool) -> PullAccess {
         _ if site_visible => PullAccess::Forbidden,
         _ => PullAccess::Hidden,
     }
-}
-
-/// The decrypted secret of one Credential, as the pull answers it (kind `CredentialData`).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CredentialData<'a> {
-    /// `osiriscare.net/v1alpha1`.
-    api_version: &'static str,
-    /// `CredentialData`.
-    kind: &'static str,
-    /// The Credential's name, namespace and resourceVersion, so the appliance can tell which
-    /// version of the secret it holds.
-    metadata: Value,
-    /// The credential type (`ssh-key`, `password`, `winrm`).
-    #[serde(rename = "type")]
-    type_: &'a Value,
-    /// The account name.
-    username: &'a Value,
-    /// The decrypted values by data key.
-    data: BTreeMap<&'a str, &'a str>,
 }
 
 /// `GET .../namespaces/{site}/credentials/{name}/data`.
@@ -152,20 +133,26 @@ pub async fn pull(
             source,
         })?
     };
+    let text = |field: &str| {
+        stored["spec"][field]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
     let document = CredentialData {
-        api_version: API_VERSION,
-        kind: "CredentialData",
-        metadata: serde_json::json!({
-            "name": name,
-            "namespace": site,
-            "resourceVersion": stored["metadata"]["resourceVersion"],
-        }),
-        type_: &stored["spec"]["type"],
-        username: &stored["spec"]["username"],
-        data: values
-            .iter()
-            .map(|(field, value)| (field.as_str(), value.as_str()))
-            .collect(),
+        api_version: API_VERSION.to_owned(),
+        kind: CREDENTIAL_DATA_KIND.to_owned(),
+        metadata: CredentialDataMeta {
+            name: name.to_owned(),
+            namespace: site.to_owned(),
+            resource_version: stored["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        },
+        type_: text("type"),
+        username: text("username"),
+        data: values,
     };
     // Serializing strings and maps of strings cannot fail.
     let body = serde_json::to_vec(&document).unwrap_or_default();
@@ -201,13 +188,13 @@ pub async fn rotate(state: &AppState, principal: &Principal) -> Result<Response,
         .await
         .map_err(ApiError::Keyring)?;
     info!(primary = %primary, resealed, retired = ?retired, "master key rotation finished");
-    Ok(axum::Json(serde_json::json!({
-        "apiVersion": API_VERSION,
-        "kind": "MasterKeyRotation",
-        "primaryKeyId": primary.as_str(),
-        "retiredKeyIds": retired.iter().map(KeyId::as_str).collect::<Vec<_>>(),
-        "resealed": resealed,
-    }))
+    Ok(axum::Json(MasterKeyRotation {
+        api_version: API_VERSION.to_owned(),
+        kind: MASTER_KEY_ROTATION_KIND.to_owned(),
+        primary_key_id: primary.to_string(),
+        retired_key_ids: retired.iter().map(KeyId::to_string).collect(),
+        resealed,
+    })
     .into_response())
 }
 
@@ -254,7 +241,7 @@ pub async fn finish_rotation(services: &Services) {
 /// returns how many Credentials changed. Each write is conditional on the version read; a
 /// Credential changed meanwhile is read again (its writer sealed under the primary key, or kept
 /// the stored value, which is then moved).
-pub async fn reseal_all(state: &AppState) -> Result<usize, ApiError> {
+pub async fn reseal_all(state: &AppState) -> Result<u64, ApiError> {
     let mut options = ListOptions {
         namespace: None,
         limit: Some(RESEAL_PAGE),
@@ -267,7 +254,7 @@ pub async fn reseal_all(state: &AppState) -> Result<usize, ApiError> {
             .list(Kind::Credential.plural(), &options, |_| true)
             .await?;
         for object in page.items {
-            resealed += usize::from(reseal_one(state, object).await?);
+            resealed += u64::from(reseal_one(state, object).await?);
         }
         match page.continue_token {
             Some(token) => options.continue_token = Some(token),
