@@ -7,6 +7,8 @@
 //! /apis/osiriscare.net/v1alpha1/{plural}[/{name}[/status]]                      cluster-scoped
 //! /apis/osiriscare.net/v1alpha1/namespaces/{site}/{plural}[/{name}[/status]]    namespaced
 //! /apis/osiriscare.net/v1alpha1/{plural}                                        every site's
+//! /apis/osiriscare.net/v1alpha1/namespaces/{site}/credentials/{name}/data       the appliance's pull
+//! /osc/v1/master-key/rotate                                                     master-key rotation
 //! ```
 //!
 //! Every failure is a Kubernetes `Status` with the API server's reason and code
