@@ -38,7 +38,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
 use sha2::{Digest as _, Sha256};
-use tokio::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, RwLock, RwLockReadGuard};
 use zeroize::Zeroizing;
 
 /// The length of a master key, in bytes.
@@ -468,8 +468,9 @@ struct Inner {
     keys: RwLock<KeySet>,
     /// Where they come from.
     source: KeySource,
-    /// Held for the whole of a rotation, so that two never interleave.
-    rotation: Mutex<()>,
+    /// Held for the whole of a rotation, so that two never interleave; shared so that the
+    /// rotation's own task can own the guard.
+    rotation: Arc<Mutex<()>>,
 }
 
 impl Keyring {
@@ -521,10 +522,9 @@ impl Keyring {
 
     /// Starts a rotation: fails with [`KeyringError::RotationRunning`] while another one holds
     /// the returned guard.
-    pub fn start_rotation(&self) -> Result<MutexGuard<'_, ()>, KeyringError> {
-        self.inner
-            .rotation
-            .try_lock()
+    pub fn start_rotation(&self) -> Result<OwnedMutexGuard<()>, KeyringError> {
+        Arc::clone(&self.inner.rotation)
+            .try_lock_owned()
             .map_err(|_| KeyringError::RotationRunning)
     }
 
@@ -570,7 +570,7 @@ impl Keyring {
             inner: Arc::new(Inner {
                 keys: RwLock::new(keys),
                 source,
-                rotation: Mutex::new(()),
+                rotation: Arc::new(Mutex::new(())),
             }),
         }
     }

@@ -14,15 +14,18 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{Backend, Reply, TestCentral, credential, json_body, path_of, site};
-use osc_central::api::{DATA_KEYS_ANNOTATION, ROTATE_PATH};
-use osc_central::auth::Role;
+use osc_central::api::{AppState, DATA_KEYS_ANNOTATION, ROTATE_PATH, rotate_master_key};
+use osc_central::auth::{Principal, Role};
 use osc_central::config::{LogFormat, LogSettings, Options, SecretText};
 use osc_central::keyring::{KEY_FILE, SEALED_PREFIX, sealed_key_id};
+use osc_central::metrics::Metrics;
+use osc_central::server::Services;
 use osc_central::store::ObjectKey;
 use osc_proto::credentials::{CredentialData, MasterKeyRotation};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{Connection as _, PgConnection, Row as _};
+use tokio_util::sync::CancellationToken;
 
 const GV: &str = "/apis/osiriscare.net/v1alpha1";
 
@@ -32,6 +35,7 @@ on_every_backend!(
     a_sealed_value_moved_to_another_credential_does_not_open,
     rotation_reseals_every_credential_while_reads_go_on,
     writes_racing_a_rotation_all_end_under_the_new_key,
+    a_rotation_whose_request_is_dropped_still_finishes,
 );
 
 /// Writers that replace secrets, rewrite a credential without its data (carrying the stored
@@ -42,11 +46,7 @@ async fn writes_racing_a_rotation_all_end_under_the_new_key(central: &TestCentra
     two_sites(central).await;
     let credentials = many_credentials(central, 16).await;
     let rotated = AtomicBool::new(false);
-    let rotation = async {
-        let reply = central.send(Method::POST, ROTATE_PATH, None, None).await;
-        rotated.store(true, Ordering::SeqCst);
-        reply
-    };
+    let rotation = rotate_then_flag(central, &rotated);
     let writes = async {
         let mut expected: Vec<(String, String, String)> = credentials.clone();
         let mut round = 0;
@@ -85,6 +85,53 @@ async fn writes_racing_a_rotation_all_end_under_the_new_key(central: &TestCentra
             [new],
             "{site}/{name}"
         );
+        assert_eq!(
+            central.stored_secret(site, name, "password").await,
+            *password
+        );
+    }
+}
+
+/// A rotation whose request is dropped (the client hangs up, or the request timeout fires) once
+/// the new key is primary goes on to re-seal everything and retire the old key all the same.
+async fn a_rotation_whose_request_is_dropped_still_finishes(central: &TestCentral) {
+    two_sites(central).await;
+    let credentials = many_credentials(central, 40).await;
+    let old = central.keyring.keys().await.primary().id().clone();
+    // The handler's own future, as the server runs it, over the server's store and keys.
+    let state = AppState::new(Services {
+        store: central.store.clone(),
+        metrics: Metrics::new(),
+        stopping: CancellationToken::new(),
+        ca_certificate: None,
+        keyring: central.keyring.clone(),
+    });
+    let admin = Principal::system();
+    // Boxed, so that dropping it really drops the future, as the server does.
+    let mut request = Box::pin(rotate_master_key(&state, &admin));
+    loop {
+        tokio::select! {
+            reply = &mut request => panic!("the rotation answered before the test could drop it: {:?}", reply.map(|r| r.status())),
+            () = tokio::task::yield_now() => {
+                if *central.keyring.keys().await.primary().id() != old {
+                    break;
+                }
+            }
+        }
+    }
+    drop(request);
+    // The rotation holds its lock until it is done; wait for it to let go.
+    let running = loop {
+        match central.keyring.start_rotation() {
+            Ok(guard) => break guard,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+        }
+    };
+    drop(running);
+    let new = central.keyring.keys().await.primary().id().to_string();
+    assert!(central.keyring.keys().await.previous_ids().is_empty());
+    for (site, name, password) in &credentials {
+        assert_eq!(stored_key_ids(central, site, name).await, [new.as_str()]);
         assert_eq!(
             central.stored_secret(site, name, "password").await,
             *password
@@ -153,6 +200,14 @@ async fn planted(central: &TestCentral) -> Value {
     central
         .create(&credential("alpha", "linux-ssh", PLANTED))
         .await
+}
+
+/// Rotates the master key through the API as the admin, then sets `done`, for work that runs
+/// until the rotation is over.
+async fn rotate_then_flag(central: &TestCentral, done: &AtomicBool) -> Reply {
+    let reply = central.send(Method::POST, ROTATE_PATH, None, None).await;
+    done.store(true, Ordering::SeqCst);
+    reply
 }
 
 /// GET of a credential's data with `token`.
@@ -435,11 +490,7 @@ async fn rotation_reseals_every_credential_while_reads_go_on(central: &TestCentr
 
     // Appliances keep pulling while the rotation runs.
     let rotated = AtomicBool::new(false);
-    let rotation = async {
-        let reply = central.send(Method::POST, ROTATE_PATH, None, None).await;
-        rotated.store(true, Ordering::SeqCst);
-        reply
-    };
+    let rotation = rotate_then_flag(central, &rotated);
     let reads = async {
         let mut reads = 0;
         while !rotated.load(Ordering::SeqCst) {

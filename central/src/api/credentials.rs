@@ -28,6 +28,7 @@ use osc_proto::credentials::{
     MasterKeyRotation,
 };
 use serde_json::Value;
+use tokio::sync::OwnedMutexGuard;
 use tracing::{error, info};
 
 use super::AppState;
@@ -174,28 +175,44 @@ pub async fn rotate(state: &AppState, principal: &Principal) -> Result<Response,
             "only an admin may rotate the master key".to_owned(),
         ));
     }
-    let _running = state.keyring.start_rotation().map_err(ApiError::Keyring)?;
+    let running = state.keyring.start_rotation().map_err(ApiError::Keyring)?;
+    // The rotation runs in its own task, so a client that leaves (or the request timeout) never
+    // stops it half-way; the answer waits for it.
+    let task = tokio::spawn(rotate_all(state.clone(), principal.name.clone(), running));
+    let report = match task.await {
+        Ok(report) => report?,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    };
+    Ok(axum::Json(report).into_response())
+}
+
+/// The steps of a rotation, with `_running` held throughout: a new primary key, every
+/// Credential re-sealed under it, the old keys retired.
+async fn rotate_all(
+    state: AppState,
+    by: String,
+    _running: OwnedMutexGuard<()>,
+) -> Result<MasterKeyRotation, ApiError> {
     let primary = state
         .keyring
         .rotate_primary()
         .await
         .map_err(ApiError::Keyring)?;
-    info!(primary = %primary, by = %principal.name, "master key rotation started: new secrets are sealed under the new key");
-    let resealed = reseal_all(state).await?;
+    info!(primary = %primary, by = %by, "master key rotation started: new secrets are sealed under the new key");
+    let resealed = reseal_all(&state).await?;
     let retired = state
         .keyring
         .retire_previous()
         .await
         .map_err(ApiError::Keyring)?;
     info!(primary = %primary, resealed, retired = ?retired, "master key rotation finished");
-    Ok(axum::Json(MasterKeyRotation {
+    Ok(MasterKeyRotation {
         api_version: API_VERSION.to_owned(),
         kind: MASTER_KEY_ROTATION_KIND.to_owned(),
         primary_key_id: primary.to_string(),
         retired_key_ids: retired.iter().map(KeyId::to_string).collect(),
         resealed,
     })
-    .into_response())
 }
 
 /// At start-up: when the keyring holds previous keys, re-seals every Credential under the
