@@ -515,11 +515,6 @@ impl Keyring {
         self.inner.keys.read().await
     }
 
-    /// Where the keys come from.
-    pub fn source(&self) -> &KeySource {
-        &self.inner.source
-    }
-
     /// Starts a rotation: fails with [`KeyringError::RotationRunning`] while another one holds
     /// the returned guard.
     pub fn start_rotation(&self) -> Result<OwnedMutexGuard<()>, KeyringError> {

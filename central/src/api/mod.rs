@@ -53,10 +53,7 @@ use crate::metrics::Metrics;
 use crate::server::Services;
 use crate::store::{ObjectList, Store, resource_version_of};
 
-pub use credentials::{
-    PullAccess, ROTATE_PATH, finish_rotation, pull as credential_data, pull_access, reseal_all,
-    rotate as rotate_master_key,
-};
+pub use credentials::{ROTATE_PATH, finish_rotation, rotate as rotate_master_key};
 pub use error::ApiError;
 pub use request::json_request;
 pub use secrets::DATA_KEYS_ANNOTATION;
