@@ -181,6 +181,11 @@ impl TestCentral {
         format!("https://{}{path}", self.addr)
     }
 
+    /// The server's data folder (its SQLite file, CA, tokens).
+    pub fn data_dir(&self) -> PathBuf {
+        self.data.path().join("data")
+    }
+
     /// The CA certificate clients pin.
     pub fn ca(&self) -> PathBuf {
         self.data.path().join("data/tls/ca.crt")
