@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`auth`]: who is asking ([`auth::Principal`]): bearer tokens, roles, tenancy.
+//! - [`batch`]: group commit: concurrent callers' items written in one transaction.
 //! - [`api`]: the Kubernetes-compatible resource API (discovery, OpenAPI, the verbs on objects,
 //!   tables, watch and patch) as the router [`api::app`] builds from an [`api::AppState`].
 //! - [`store`]: the only code that knows SQL; objects as JSON with one global resourceVersion and
@@ -21,6 +22,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod batch;
 pub mod config;
 pub mod metrics;
 pub mod reconcile;

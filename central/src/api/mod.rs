@@ -44,7 +44,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::auth::{self, Auth, Principal, Verb};
+use crate::auth::{self, AuditWriter, Auth, Principal, Verb};
 use crate::metrics::Metrics;
 use crate::server::Services;
 use crate::store::{ObjectList, Store, resource_version_of};
@@ -70,6 +70,8 @@ pub struct AppState {
     pub watch: WatchSettings,
     /// Bearer tokens: who is asking.
     pub auth: Auth,
+    /// Where every mutating request is recorded.
+    pub audit: AuditWriter,
     /// The PEM of the private CA that central's certificate comes from, handed to enrolling
     /// appliances to pin (`None` with certificates from files, or plain HTTP).
     pub ca_certificate: Option<Arc<str>>,
@@ -80,6 +82,7 @@ impl AppState {
     pub fn new(services: Services) -> Self {
         Self {
             auth: Auth::new(services.store.clone()),
+            audit: auth::audit_writer(services.store.clone()),
             store: services.store,
             metrics: services.metrics,
             stopping: services.stopping,
