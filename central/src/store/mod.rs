@@ -32,6 +32,7 @@
 mod backend;
 mod continuation;
 mod error;
+mod evidence;
 mod lease;
 mod objects;
 mod types;
@@ -47,6 +48,9 @@ use tokio::task::JoinHandle;
 
 pub use backend::Backend;
 pub use error::StoreError;
+pub use evidence::{
+    EvidenceAlert, EvidenceFilter, EvidencePage, EvidenceRecord, Ingested, NewEvidence, Reused,
+};
 pub use types::{
     Counts, EventType, HistoryRetention, ListOptions, ObjectKey, ObjectList, StoreOptions,
     WatchEvent, resource_version_of,
