@@ -14,7 +14,11 @@
 //! one per envelope caps ingestion near 1,000/s; a batch of every envelope that arrived while the
 //! previous transaction ran costs one sync for all of them.
 
+mod export;
+mod history;
 pub mod submission;
+
+pub use history::{ComplianceAt, compliance_at};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -26,7 +30,9 @@ use osc_proto::merkle::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Ingested, NewEvidence, Store, StoreError};
+use crate::store::{Ingested, NewEvidence, ObjectKey, Store, StoreError};
+
+use self::submission::{SubmissionError, Submitter};
 
 /// The log key's file in the data folder (mode 0600): base64 of the Ed25519 seed.
 pub const LOG_KEY_FILE: &str = "evidence-log.key";
@@ -69,6 +75,9 @@ struct Job {
 /// Why the log could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
+    /// The posted envelope was refused before it reached the chain.
+    #[error(transparent)]
+    Submission(#[from] SubmissionError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -126,6 +135,28 @@ impl EvidenceLog {
         let (submit, jobs) = mpsc::channel(QUEUE);
         tokio::spawn(write_batches(Arc::clone(&shared), jobs));
         Ok(Self { shared, submit })
+    }
+
+    /// Receives an envelope posted by `submitter` at `now`: checks it against the appliance's
+    /// enrolled key (read from its Appliance object) and the other rules of
+    /// [`submission::check`], then submits it. Answers what became of it and its bundle id.
+    pub async fn receive(
+        &self,
+        submitter: Submitter<'_>,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(Ingested, String), LogError> {
+        // The size first: a huge body costs no read of the store.
+        submission::check_size(body)?;
+        let key = ObjectKey::namespaced("appliances", submitter.site, submitter.appliance);
+        let appliance = match self.shared.store.get(&key).await {
+            Err(StoreError::NotFound { .. }) => serde_json::Value::Null,
+            other => other?,
+        };
+        let key = submission::enrolled_key(&appliance, submitter)?;
+        let entry = submission::check(body, submitter, &key, now)?;
+        let bundle_id = entry.bundle_id.clone();
+        Ok((self.submit(entry).await?, bundle_id))
     }
 
     /// Appends a checked envelope (or finds it a duplicate or refuses it), together with the

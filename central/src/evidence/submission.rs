@@ -121,6 +121,17 @@ pub fn enrolled_key(
     PublicKey::from_base64(text).map_err(|error| not_enrolled(error.to_string()))
 }
 
+/// Refuses a body over [`MAX_ENVELOPE_BYTES`]; the first check, and the only one that needs no key.
+pub fn check_size(body: &[u8]) -> Result<(), SubmissionError> {
+    if body.len() > MAX_ENVELOPE_BYTES {
+        return Err(SubmissionError::TooLarge {
+            size: body.len(),
+            limit: MAX_ENVELOPE_BYTES,
+        });
+    }
+    Ok(())
+}
+
 /// Checks `body` as an evidence envelope from `submitter`, signed with `key`, at `now`; answers
 /// the row to append (its chain is decided by the store, inside the write transaction).
 pub fn check(
@@ -129,12 +140,7 @@ pub fn check(
     key: &PublicKey,
     now: DateTime<Utc>,
 ) -> Result<NewEvidence, SubmissionError> {
-    if body.len() > MAX_ENVELOPE_BYTES {
-        return Err(SubmissionError::TooLarge {
-            size: body.len(),
-            limit: MAX_ENVELOPE_BYTES,
-        });
-    }
+    check_size(body)?;
     let envelope: Envelope =
         serde_json::from_slice(body).map_err(|source| SubmissionError::Undecodable { source })?;
     let verified =

@@ -146,6 +146,10 @@ pub struct EvidenceFilter {
     pub runbook: Option<String>,
     /// Only this outcome.
     pub outcome: Option<String>,
+    /// Only this appliance's.
+    pub appliance: Option<String>,
+    /// Only seqs in this inclusive range (of each appliance's chain).
+    pub seqs: Option<(u64, u64)>,
     /// Only reconciles that ended at or after this moment.
     pub since: Option<DateTime<Utc>>,
     /// Only reconciles that ended before this moment.
@@ -307,7 +311,8 @@ impl Store {
              AND ($2 = '' OR site = $2) AND ($3 = '' OR host = $3) \
              AND ($4 = '' OR runbook = $4) AND ($5 = '' OR outcome = $5) \
              AND timestamp_end_ms >= $6 AND timestamp_end_ms < $7 \
-             ORDER BY log_index LIMIT $8"
+             AND ($8 = '' OR appliance = $8) AND seq >= $9 AND seq <= $10 \
+             ORDER BY log_index LIMIT $11"
         );
         let mut connection = Lease::acquire(&self.inner.reads).await.context(operation)?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -318,6 +323,9 @@ impl Store {
             .bind(text(&filter.outcome))
             .bind(ms(filter.since, i64::MIN))
             .bind(ms(filter.until, i64::MAX))
+            .bind(text(&filter.appliance))
+            .bind(filter.seqs.map_or(0, |(from, _)| to_i64(from)))
+            .bind(filter.seqs.map_or(i64::MAX, |(_, to)| to_i64(to)))
             .bind(fetch)
             .fetch_all(&mut *connection)
             .await
