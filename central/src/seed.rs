@@ -26,6 +26,7 @@ use osc_crds::load::{LoadErrors, Loaded, Location, ObjectName, load_paths};
 use osc_crds::{AnyObject, Kind};
 use tracing::info;
 
+use crate::auth::Principal;
 use crate::api::{self, ApiError, AppState};
 use crate::server::Services;
 use crate::store::{ObjectKey, StoreError};
@@ -154,7 +155,7 @@ pub async fn apply(services: &Services, seed: Seed) -> Result<Summary, SeedError
     }
 
     for loaded in missing {
-        match api::create_object(&state, &loaded.object, false).await {
+        match api::create_object(&state, &Principal::system(), &loaded.object, false).await {
             Ok(_) => {
                 summary.created += 1;
                 info!(object = %name(&loaded.object), at = %loaded.location, "created");
@@ -200,7 +201,7 @@ async fn dry_run(state: &AppState, missing: &[&Loaded]) -> Result<Vec<Refusal>, 
         {
             continue;
         }
-        match api::create_object(state, &loaded.object, true).await {
+        match api::create_object(state, &Principal::system(), &loaded.object, true).await {
             Ok(_) => {}
             Err(error @ ApiError::Store(_)) => return Err(store_failure(loaded, error)),
             Err(error) => refusals.push(Refusal {

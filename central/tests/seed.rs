@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use osc_central::api::{self, AppState};
+use osc_central::auth::Principal;
 use osc_central::config::{Config, Options, SQLITE_FILE};
 use osc_central::metrics::Metrics;
 use osc_central::seed::{self, SeedError, Summary};
@@ -61,6 +62,7 @@ impl Fixture {
             store,
             metrics: Metrics::new(),
             stopping: CancellationToken::new(),
+            ca_certificate: None,
         }
     }
 
@@ -266,7 +268,7 @@ async fn objects_the_api_refuses_stop_the_seed_before_any_write() {
     let mut held = site.to_json();
     held["metadata"]["finalizers"] = json!(["example.com/hold"]);
     let held = AnyObject::from_json(held).unwrap();
-    let mut stored = api::create_object(&state, &held, false).await.unwrap();
+    let mut stored = api::create_object(&state, &Principal::system(), &held, false).await.unwrap();
     stored["metadata"]["deletionTimestamp"] = json!("2025-01-01T00:00:00Z");
     let key = ObjectKey::cluster("sites", "smile-dental");
     services.store.update(&key, stored, None).await.unwrap();

@@ -22,6 +22,19 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
 
+    /// No valid credential: a bad enrollment token or proof (bearer tokens are refused by the
+    /// authentication layer before any handler).
+    #[error("{0}")]
+    Unauthorized(String),
+
+    /// The caller may not use this endpoint at all (not an admin, say).
+    #[error("{0}")]
+    ForbiddenPath(String),
+
+    /// An item of one of central's own endpoints (a token) does not exist.
+    #[error("{0}")]
+    NotFoundPath(String),
+
     /// The path names no resource or endpoint this server has.
     #[error("the server could not find the requested resource")]
     NoSuchPath,
@@ -140,6 +153,17 @@ impl ApiError {
     pub fn status(&self) -> Status {
         match self {
             Self::BadRequest(message) => Status::bad_request(message.clone()),
+            Self::Unauthorized(message) => Status::unauthorized(message.clone()),
+            Self::ForbiddenPath(message) => Status {
+                code: 403,
+                reason: Some(StatusReason::Forbidden),
+                ..Status::bad_request(message.clone())
+            },
+            Self::NotFoundPath(message) => Status {
+                code: 404,
+                reason: Some(StatusReason::NotFound),
+                ..Status::bad_request(message.clone())
+            },
             Self::NoSuchPath => Status {
                 code: 404,
                 reason: Some(StatusReason::NotFound),

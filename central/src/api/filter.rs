@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use osc_crds::Kind;
 use osc_crds::selector::{self, Selector};
 use serde_json::Value;
 
 use super::error::ApiError;
+use crate::auth::Visibility;
 use super::request::Query;
 
 /// A list's label and field selectors, parsed; [`Filter::matches`] is the list predicate.
@@ -15,6 +17,8 @@ pub struct Filter {
     labels: Selector,
     /// `?fieldSelector=` requirements, all of which must hold.
     fields: Vec<FieldRequirement>,
+    /// What the caller may see of the collection (`None`: everything).
+    tenancy: Option<(Kind, Visibility)>,
 }
 
 /// One requirement of a field selector: `metadata.name=web-1` or `metadata.namespace!=alpha`.
@@ -51,7 +55,19 @@ impl Filter {
             Some(text) => parse_fields(text)?,
             None => Vec::new(),
         };
-        Ok(Self { labels, fields })
+        Ok(Self {
+            labels,
+            fields,
+            tenancy: None,
+        })
+    }
+
+    /// The same filter, also leaving out the objects of `kind` that `visibility` hides.
+    pub fn restricted(self, kind: Kind, visibility: Visibility) -> Self {
+        Self {
+            tenancy: (visibility != Visibility::All).then_some((kind, visibility)),
+            ..self
+        }
     }
 
     /// Whether the object (as JSON) passes every selector.
@@ -65,7 +81,11 @@ impl Filter {
             .unwrap_or_default();
             (actual == requirement.value) == requirement.equal
         });
-        fields_hold && (self.labels.is_empty() || self.labels.matches(&labels_of(object)))
+        let visible = self
+            .tenancy
+            .as_ref()
+            .is_none_or(|(kind, visibility)| visibility.admits(*kind, object));
+        visible && fields_hold && (self.labels.is_empty() || self.labels.matches(&labels_of(object)))
     }
 }
 

@@ -11,8 +11,9 @@
 //!
 //! Every failure is a Kubernetes `Status` with the API server's reason and code
 //! ([`ApiError`]). Reads answer with the object, a `Table` or `PartialObjectMetadata` as `Accept`
-//! asks; every object a response carries has passed [`redact`]. Authentication is not built yet:
-//! any bearer token (or none) is accepted.
+//! asks; every object a response carries has passed [`redact`]. Every route but `/osc/v1/enroll`
+//! needs a bearer token ([`auth::authenticate`]), and every resource request is checked by
+//! [`auth::authorize`]: what the caller may not see answers as if it did not exist.
 
 mod discovery;
 mod error;
@@ -27,7 +28,10 @@ mod watch;
 
 use std::time::Duration;
 
-use axum::Router;
+use std::sync::Arc;
+
+use axum::middleware;
+use axum::{Extension, Router};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -40,11 +44,13 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use crate::auth::{self, Auth, Principal, Verb};
 use crate::metrics::Metrics;
 use crate::server::Services;
 use crate::store::{ObjectList, Store, resource_version_of};
 
 pub use error::ApiError;
+pub use request::json_request;
 pub use secrets::redact;
 pub use watch::WatchSettings;
 
@@ -62,16 +68,23 @@ pub struct AppState {
     pub stopping: CancellationToken,
     /// Bookmark and wait intervals of watches.
     pub watch: WatchSettings,
+    /// Bearer tokens: who is asking.
+    pub auth: Auth,
+    /// The PEM of the private CA that central's certificate comes from, handed to enrolling
+    /// appliances to pin (`None` with certificates from files, or plain HTTP).
+    pub ca_certificate: Option<Arc<str>>,
 }
 
 impl AppState {
     /// The state for the services the serving layer opened, with default watch settings.
     pub fn new(services: Services) -> Self {
         Self {
+            auth: Auth::new(services.store.clone()),
             store: services.store,
             metrics: services.metrics,
             stopping: services.stopping,
             watch: WatchSettings::default(),
+            ca_certificate: services.ca_certificate.map(Arc::from),
         }
     }
 
@@ -94,11 +107,12 @@ impl AppState {
 /// deletes through this replica move them by one, and a recount picks up other replicas' writes.
 const METRICS_REFRESH: Duration = Duration::from_secs(30);
 
-/// The resource API. Must be called inside a Tokio runtime: it starts the task that keeps the
-/// store-size gauges current until `state.stopping` is cancelled.
+/// The resource API and central's own endpoints, every route but enrollment behind
+/// [`auth::authenticate`]. Must be called inside a Tokio runtime: it starts the task that keeps
+/// the store-size gauges current until `state.stopping` is cancelled.
 pub fn app(state: AppState) -> Router {
     tokio::spawn(refresh_metrics_until_stopped(state.clone()));
-    Router::new()
+    let authenticated = Router::new()
         .route("/api", get(discovery::core))
         .route("/apis", get(discovery::groups))
         .route("/apis/osiriscare.net", get(discovery::group))
@@ -110,8 +124,16 @@ pub fn app(state: AppState) -> Router {
             "/openapi/v3/apis/osiriscare.net/v1alpha1",
             get(openapi::group_version),
         )
+        .merge(auth::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    Router::new()
+        .merge(auth::public_routes())
+        .merge(authenticated)
         .with_state(state)
 }
 
@@ -121,6 +143,7 @@ pub fn app(state: AppState) -> Router {
 /// `--seed` manifests, so that there is one set of admission rules.
 pub async fn create_object(
     state: &AppState,
+    principal: &Principal,
     object: &AnyObject,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
@@ -130,7 +153,25 @@ pub async fn create_object(
         name: None,
         status: false,
     };
-    objects::create(state, &path, object.to_json(), dry_run).await
+    objects::create(state, principal, &path, object.to_json(), dry_run).await
+}
+
+/// Replaces a stored object of `kind` with `object` (its namespace and name say which) as a PUT
+/// would, through the same admission, and returns it as stored.
+pub async fn replace_object(
+    state: &AppState,
+    principal: &Principal,
+    kind: Kind,
+    object: Value,
+) -> Result<Value, ApiError> {
+    let metadata = &object["metadata"];
+    let path = ResourcePath {
+        kind,
+        namespace: metadata["namespace"].as_str().map(str::to_owned),
+        name: metadata["name"].as_str().map(str::to_owned),
+        status: false,
+    };
+    objects::replace(state, principal, &path, object, false).await
 }
 
 /// Refreshes the store-size gauges now and every [`METRICS_REFRESH`] until shutdown.
@@ -161,13 +202,14 @@ async fn method_not_allowed(method: Method) -> Response {
 /// Every request under `/apis/osiriscare.net/v1alpha1/`.
 async fn resource(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(rest): Path<String>,
     method: Method,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    serve_resource(&state, &rest, &method, &headers, raw.as_deref(), &body)
+    serve_resource(&state, &principal, &rest, &method, &headers, raw.as_deref(), &body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -175,6 +217,7 @@ async fn resource(
 /// Dispatches a resource request by method and path.
 async fn serve_resource(
     state: &AppState,
+    principal: &Principal,
     rest: &str,
     method: &Method,
     headers: &HeaderMap,
@@ -184,6 +227,20 @@ async fn serve_resource(
     let path = ResourcePath::parse(rest)?;
     let query = Query::parse(raw_query);
     let kind = path.kind;
+    let verb = match *method {
+        Method::GET => Verb::Read,
+        _ if path.status => Verb::WriteStatus,
+        _ => Verb::Write,
+    };
+    let tenancy = auth::authorize(
+        state,
+        principal,
+        kind,
+        path.namespace.as_deref(),
+        path.name.as_deref(),
+        verb,
+    )
+    .await?;
     match *method {
         Method::GET if query.flag("watch")? => {
             if path.name.is_some() {
@@ -197,13 +254,14 @@ async fn serve_resource(
                 metrics: &state.metrics,
                 stopping: &state.stopping,
                 settings: state.watch,
+                tenancy: &tenancy,
             };
             watch::serve(context, &path, &query, headers).await
         }
         Method::GET if path.name.is_none() => {
             let representation = Representation::negotiate(headers)?;
             let include = IncludeObject::from_query(&query)?;
-            let list = objects::list(state, &path, &query).await?;
+            let list = objects::list(state, &path, &query, tenancy).await?;
             Ok(list_response(kind, list, representation, include))
         }
         Method::GET => {
@@ -214,16 +272,16 @@ async fn serve_resource(
         }
         Method::POST => {
             let value = request::json_body(headers, body)?;
-            let created = objects::create(state, &path, value, query.dry_run()?).await?;
+            let created = objects::create(state, principal, &path, value, query.dry_run()?).await?;
             Ok(object_response(kind, StatusCode::CREATED, created))
         }
         Method::PUT => {
             let value = request::json_body(headers, body)?;
-            let replaced = objects::replace(state, &path, value, query.dry_run()?).await?;
+            let replaced = objects::replace(state, principal, &path, value, query.dry_run()?).await?;
             Ok(object_response(kind, StatusCode::OK, replaced))
         }
         Method::PATCH => {
-            let (code, patched) = patch::serve(state, &path, &query, headers, body).await?;
+            let (code, patched) = patch::serve(state, principal, &path, &query, headers, body).await?;
             Ok((code, Json(patched)).into_response())
         }
         Method::DELETE => {

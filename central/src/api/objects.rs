@@ -26,6 +26,7 @@ use osc_crds::{AnyObject, FieldError, FieldErrorReason, Kind};
 use serde_json::Value;
 
 use super::AppState;
+use crate::auth::{Principal, Visibility, check_site_partner};
 use super::error::ApiError;
 use super::filter::Filter;
 use super::request::{Query, ResourcePath, decode_object};
@@ -73,8 +74,9 @@ pub async fn list(
     state: &AppState,
     path: &ResourcePath,
     query: &Query,
+    tenancy: Visibility,
 ) -> Result<ObjectList, ApiError> {
-    let filter = Filter::from_query(query)?;
+    let filter = Filter::from_query(query)?.restricted(path.kind, tenancy);
     let limit = match query.get("limit") {
         Some(text) => Some(text.parse::<u64>().map_err(|_| {
             ApiError::bad_request(format!(
@@ -124,6 +126,7 @@ pub async fn list(
 /// would be, with `dry_run`).
 pub async fn create(
     state: &AppState,
+    principal: &Principal,
     path: &ResourcePath,
     value: Value,
     dry_run: bool,
@@ -139,6 +142,7 @@ pub async fn create(
         require_site(state, object.kind(), site, object.name()).await?;
     }
     let object = prepare_create(object, Utc::now())?;
+    check_site_partner(principal, path.kind, &object)?;
     if dry_run {
         return Ok(object);
     }
@@ -152,6 +156,7 @@ pub async fn create(
 /// returns it as stored (or as it would be, with `dry_run`).
 pub async fn replace(
     state: &AppState,
+    principal: &Principal,
     path: &ResourcePath,
     value: Value,
     dry_run: bool,
@@ -178,6 +183,9 @@ pub async fn replace(
         } else {
             prepare_update(path, &name, &stored, value.clone())?
         };
+        if let Outcome::Write(object) | Outcome::WriteAndDelete(object) = &outcome {
+            check_site_partner(principal, path.kind, object)?;
+        }
         let result = match outcome {
             Outcome::Unchanged => return Ok(stored),
             Outcome::Write(object) | Outcome::WriteAndDelete(object) if dry_run => {

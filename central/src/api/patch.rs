@@ -30,6 +30,7 @@ use osc_proto::api::OPTIMISTIC_LOCK_MESSAGE;
 use serde_json::Value;
 
 use super::AppState;
+use crate::auth::Principal;
 use super::error::ApiError;
 use super::objects;
 use super::request::{Query, ResourcePath, decode_object};
@@ -86,6 +87,7 @@ impl PatchType {
 /// 201 when a server-side apply created it.
 pub async fn serve(
     state: &AppState,
+    principal: &Principal,
     path: &ResourcePath,
     query: &Query,
     headers: &HeaderMap,
@@ -97,12 +99,12 @@ pub async fn serve(
     let (code, mut object) = match patch_type {
         PatchType::Json | PatchType::Merge => {
             let patch = Patch::parse(patch_type, body)?;
-            let object = with_retries(|| patch_once(state, path, &name, &patch, dry_run)).await?;
+            let object = with_retries(|| patch_once(state, principal, path, &name, &patch, dry_run)).await?;
             (StatusCode::OK, object)
         }
         PatchType::Apply => {
             let apply = ApplyPatch::parse(path, &name, query, body)?;
-            with_retries(|| apply_once(state, path, &name, &apply, dry_run)).await?
+            with_retries(|| apply_once(state, principal, path, &name, &apply, dry_run)).await?
         }
     };
     redact(path.kind, &mut object);
@@ -179,6 +181,7 @@ impl Patch {
 /// One try of a JSON or merge patch: read, patch, write through the update admission.
 async fn patch_once(
     state: &AppState,
+    principal: &Principal,
     path: &ResourcePath,
     name: &str,
     patch: &Patch,
@@ -189,7 +192,7 @@ async fn patch_once(
         .apply_to(path.kind, name, &readable(path.kind, &stored))
         .map_err(Attempt::Failed)?;
     keep_stored_secret(path.kind, &mut patched, &stored);
-    write(state, path, &stored, patched, dry_run).await
+    write(state, principal, path, &stored, patched, dry_run).await
 }
 
 /// Stores `object` (the patched `stored` object) through [`objects::replace`]. A conflict is
@@ -197,13 +200,14 @@ async fn patch_once(
 /// a resourceVersion of its own, and it is re-applied to the fresh object.
 async fn write(
     state: &AppState,
+    principal: &Principal,
     path: &ResourcePath,
     stored: &Value,
     object: Value,
     dry_run: bool,
 ) -> Result<Value, Attempt> {
     let own_version = resource_version_of(&object) == resource_version_of(stored);
-    match objects::replace(state, path, object, dry_run).await {
+    match objects::replace(state, principal, path, object, dry_run).await {
         Err(error @ ApiError::Conflict { .. }) if own_version && is_stale(&error) => {
             Err(Attempt::Raced(error))
         }
@@ -289,6 +293,7 @@ impl ApplyPatch {
 /// One try of a server-side apply: read, decide, then create or write through the admission.
 async fn apply_once(
     state: &AppState,
+    principal: &Principal,
     path: &ResourcePath,
     name: &str,
     apply: &ApplyPatch,
@@ -310,7 +315,7 @@ async fn apply_once(
                 name: None,
                 ..path.clone()
             };
-            return match objects::create(state, &collection, object, dry_run).await {
+            return match objects::create(state, principal, &collection, object, dry_run).await {
                 // Created meanwhile by someone else: apply to it.
                 Err(error @ ApiError::AlreadyExists { .. }) => Err(Attempt::Raced(error)),
                 result => result
@@ -330,7 +335,7 @@ async fn apply_once(
     if let Some(version) = apply.config.pointer("/metadata/resourceVersion") {
         object["metadata"]["resourceVersion"] = version.clone();
     }
-    let written = write(state, path, &stored, object, dry_run).await?;
+    let written = write(state, principal, path, &stored, object, dry_run).await?;
     Ok((StatusCode::OK, written))
 }
 

@@ -216,6 +216,20 @@ pub fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
+/// Decodes the JSON body of one of central's own endpoints as `T` (`what` names it in the
+/// message); a problem is a 400 naming the field path, e.g. `role.partners: invalid type`.
+pub fn json_request<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    let mut decoder = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut decoder).map_err(|error| {
+        let path = error.path().to_string();
+        let at = if path == "." { String::new() } else { format!(" at {path}") };
+        ApiError::bad_request(format!(
+            "the request body is not {what}{at}: {}",
+            error.inner()
+        ))
+    })
+}
+
 /// Decodes `value` as an object of `kind`: apiVersion and kind must name it, and every field
 /// must be one the kind has, with the right type (400 naming the field path otherwise).
 pub fn decode_object(kind: Kind, value: Value) -> Result<AnyObject, ApiError> {

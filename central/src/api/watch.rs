@@ -84,6 +84,9 @@ pub struct WatchContext<'a> {
     pub stopping: &'a CancellationToken,
     /// Intervals.
     pub settings: WatchSettings,
+    /// What the caller may see: objects it may not see are never sent, and one that leaves its
+    /// sight (an operator's Site given to another partner) is sent as `DELETED`.
+    pub tenancy: &'a crate::auth::Visibility,
 }
 
 /// Serves `GET <collection>?watch=1`, each object shown as `Accept` asks (the object, a one-row
@@ -95,9 +98,10 @@ pub async fn serve(
     query: &Query,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let request = WatchRequest::from_query(query)?;
-    let render = renderer(path.kind, headers, query)?;
     let kind = path.kind;
+    let mut request = WatchRequest::from_query(query)?;
+    request.filter = request.filter.restricted(kind, context.tenancy.clone());
+    let render = renderer(path.kind, headers, query)?;
     let namespace = path.namespace.as_deref();
     let guard = context.metrics.watcher(kind);
 

@@ -67,6 +67,9 @@ pub struct Services {
     /// Cancelled when shutdown starts; long-lived responses (watches) select on
     /// `stopping.cancelled()` and end their stream, since in-flight requests are otherwise awaited.
     pub stopping: CancellationToken,
+    /// The PEM of the private CA behind the server's certificate, for enrolling appliances to
+    /// pin (`None` with certificates from files, or plain HTTP).
+    pub ca_certificate: Option<String>,
 }
 
 /// A listener with its TLS, limits and metrics, ready to serve a router.
@@ -85,6 +88,8 @@ pub struct Server {
     limits: Limits,
     /// How long in-flight requests get once shutdown starts.
     grace: Duration,
+    /// The PEM of the private CA, when the certificate comes from it.
+    ca_certificate: Option<String>,
 }
 
 /// Why the server could not start.
@@ -112,6 +117,9 @@ pub enum ServeError {
     /// TLS could not be set up.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The bootstrap admin token could not be created.
+    #[error(transparent)]
+    Bootstrap(#[from] crate::auth::BootstrapError),
     /// The `--seed` manifests have problems, or could not be stored.
     #[error(transparent)]
     Seed(#[from] SeedError),
@@ -145,10 +153,17 @@ where
         .transpose()?;
     let server = Server::new(&config, listener)?;
     let store = open_store(&config).await?;
+    if let Some(path) = crate::auth::Auth::new(store.clone())
+        .bootstrap(&config.data_dir)
+        .await?
+    {
+        info!(path = %path.display(), "wrote the bootstrap admin token (mode 0600); use it to create the other tokens");
+    }
     let services = Services {
         store,
         metrics: server.metrics().clone(),
         stopping: server.stopping(),
+        ca_certificate: server.ca_certificate().map(str::to_owned),
     };
     if let Some(seed) = seed {
         seed::apply(&services, seed).await?;
@@ -253,12 +268,17 @@ impl Server {
                 Some(tls::generated(&config.data_dir, local_addr, extra_sans)?)
             }
         };
+        let mut ca_certificate = None;
         if let Some(tls::ServerTls {
             ca_cert: Some(ca),
             ca_created,
             ..
         }) = &tls
         {
+            ca_certificate = Some(std::fs::read_to_string(ca).map_err(|source| ServeError::DataDir {
+                path: ca.clone(),
+                source,
+            })?);
             if *ca_created {
                 info!(ca = %ca.display(), "created a private CA; clients must pin this certificate");
             } else {
@@ -273,7 +293,13 @@ impl Server {
             stopping: CancellationToken::new(),
             limits: config.limits,
             grace: config.shutdown_grace,
+            ca_certificate,
         })
+    }
+
+    /// The PEM of the private CA the server's certificate comes from, if it does.
+    pub fn ca_certificate(&self) -> Option<&str> {
+        self.ca_certificate.as_deref()
     }
 
     /// The address the server listens on (useful when bound to port 0).

@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod auth;
 mod backend;
 mod continuation;
 mod error;
@@ -46,6 +47,7 @@ use sqlx::AnyPool;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+pub use auth::{AUDIT_PAGE_MAX, AuditQuery, AuditRecord, EnrollmentRow, EnrollmentUse, TokenRow};
 pub use backend::Backend;
 pub use error::StoreError;
 pub use evidence::{

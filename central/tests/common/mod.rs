@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use osc_central::api::{self, AppState};
+use osc_central::auth::{Auth, Role, TokenSpec};
 use osc_central::config::{Config, Options, SecretText};
 use osc_central::server::{self, Server, Services};
 use osc_central::store::Store;
@@ -50,10 +51,14 @@ pub enum Backend {
 pub struct TestCentral {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// A client that trusts the server's generated CA.
+    /// A client that trusts the server's generated CA and sends the admin token.
     pub client: reqwest::Client,
     /// The server's store, for the few checks the API cannot make (secrets it never returns).
     pub store: Store,
+    /// The server's tokens, to issue more.
+    pub auth: Auth,
+    /// An admin's bearer token; [`TestCentral::send`] and kubectl use it.
+    pub admin_token: String,
     /// The data folder (CA, SQLite file, kubeconfig, kubectl's cache); deleted on drop.
     data: TempDir,
     /// The PostgreSQL database to drop at the end, as (admin URL, name).
@@ -62,6 +67,18 @@ pub struct TestCentral {
     shutdown: Option<oneshot::Sender<()>>,
     /// The serve task; it ends when the shutdown is complete.
     task: Option<JoinHandle<()>>,
+}
+
+/// Issues a token named `name` of `role` straight through the server's token store.
+pub async fn issue(auth: &Auth, name: &str, role: Role) -> String {
+    auth.issue(TokenSpec {
+        name: name.to_owned(),
+        role,
+        expires_at: None,
+    })
+    .await
+    .expect("a token is issued")
+    .bearer
 }
 
 /// A response, read whole.
@@ -98,20 +115,32 @@ impl TestCentral {
             store: store.clone(),
             metrics: server.metrics().clone(),
             stopping: server.stopping(),
+            ca_certificate: server.ca_certificate().map(str::to_owned),
         });
+        let auth = state.auth.clone();
+        let admin_token = issue(&auth, "test-admin", Role::Admin).await;
         let (shutdown, signal) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(api::app(state), async {
             let _ = signal.await;
         }));
         let ca = std::fs::read(data.path().join("data/tls/ca.crt")).expect("the generated CA");
+        // The admin token goes with every request of `client` unless one sets its own.
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {admin_token}").parse().unwrap(),
+        );
         let client = reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .default_headers(headers)
             .build()
             .unwrap();
         Self {
             addr,
             client,
             store,
+            auth,
+            admin_token,
             data,
             database: database.map(|(admin, name, _)| (admin, name)),
             shutdown: Some(shutdown),
@@ -129,9 +158,27 @@ impl TestCentral {
         self.data.path().join("data/tls/ca.crt")
     }
 
-    /// Sends a request; `body` goes with `content_type`.
+    /// A new bearer token of `role`.
+    pub async fn token(&self, role: Role) -> String {
+        issue(&self.auth, "test-user", role).await
+    }
+
+    /// Sends a request as the admin; `body` goes with `content_type`.
     pub async fn send(
         &self,
+        method: Method,
+        path: &str,
+        accept: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Reply {
+        self.send_as(&self.admin_token, method, path, accept, body)
+            .await
+    }
+
+    /// Sends a request with the bearer `token`; `body` goes with `content_type`.
+    pub async fn send_as(
+        &self,
+        token: &str,
         method: Method,
         path: &str,
         accept: Option<&str>,
@@ -140,8 +187,7 @@ impl TestCentral {
         let mut request = self
             .client
             .request(method, self.url(path))
-            // Authentication is a later issue: any bearer token is accepted for now.
-            .bearer_auth("test-token");
+            .bearer_auth(token);
         if let Some(accept) = accept {
             request = request.header(ACCEPT, accept);
         }
@@ -225,11 +271,12 @@ impl TestCentral {
         let config = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: central\n  cluster:\n    \
              server: {server}\n    certificate-authority: {ca}\nusers:\n- name: operator\n  \
-             user:\n    token: any-token-is-accepted-until-auth-lands\ncontexts:\n- name: \
+             user:\n    token: {token}\ncontexts:\n- name: \
              central\n  context:\n    cluster: central\n    user: operator\ncurrent-context: \
              central\n",
             server = self.url(""),
             ca = self.ca().display(),
+            token = self.admin_token,
         );
         std::fs::write(&path, config).expect("the kubeconfig is written");
         path

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use osc_central::api::{AppState, WatchSettings, app};
 use osc_central::config::{Config, Options};
-use osc_central::server::Server;
+use osc_central::auth::{Role, TokenSpec};
+use osc_central::server::{Server, Services};
 use osc_central::store::{HistoryRetention, Store, StoreOptions};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -105,12 +106,16 @@ impl Database {
 
 /// A running Central Command.
 pub struct TestCentral {
-    /// `http://127.0.0.1:port`.
+    /// `https://127.0.0.1:port`.
     pub base: String,
     /// A client for it.
     pub client: reqwest::Client,
     /// The store it serves (for checks the API cannot make, such as secrets kept).
     pub store: Store,
+    /// An admin's bearer token, which `client` sends.
+    pub token: String,
+    /// The CA certificate to pin.
+    pub ca: std::path::PathBuf,
     /// Completing this starts the shutdown.
     shutdown: Option<oneshot::Sender<()>>,
     /// The serve task; it ends when shutdown is complete.
@@ -133,26 +138,53 @@ impl TestCentral {
         let options = Options {
             data_dir: Some(data.path().join("data")),
             listen: Some("127.0.0.1:0".parse().unwrap()),
-            insecure_http: Some(true),
             ..Options::default()
         };
         let config = Config::from_options(options).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = Server::new(&config, listener).unwrap();
-        let base = format!("http://{}", server.local_addr());
+        // TLS with the generated CA: kubectl sends bearer tokens only over TLS.
+        let base = format!("https://{}", server.local_addr());
+        let ca = data.path().join("data/tls/ca.crt");
         let state = AppState {
-            store: store.clone(),
-            metrics: server.metrics().clone(),
-            stopping: server.stopping(),
             watch: settings,
+            ..AppState::new(Services {
+                store: store.clone(),
+                metrics: server.metrics().clone(),
+                stopping: server.stopping(),
+                ca_certificate: None,
+            })
         };
+        let token = state
+            .auth
+            .issue(TokenSpec {
+                name: "test-admin".to_owned(),
+                role: Role::Admin,
+                expires_at: None,
+            })
+            .await
+            .unwrap()
+            .bearer;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
         let (shutdown, signal) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(app(state), async {
             let _ = signal.await;
         }));
         Self {
             base,
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .add_root_certificate(
+                    reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap(),
+                )
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+            token,
+            ca,
             store,
             shutdown: Some(shutdown),
             task,

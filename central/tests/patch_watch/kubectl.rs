@@ -23,10 +23,13 @@ impl Kubectl {
     fn for_central(central: &TestCentral) -> Self {
         let dir = TempDir::new().unwrap();
         let config = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n\
-             users:\n- name: test\n  user: {{}}\ncontexts:\n- name: test\n  context:\n    \
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    \
+             certificate-authority: {}\n\
+             users:\n- name: test\n  user: {{token: {}}}\ncontexts:\n- name: test\n  context:\n    \
              cluster: test\n    user: test\ncurrent-context: test\n",
-            central.base
+            central.base,
+            central.ca.display(),
+            central.token
         );
         std::fs::write(dir.path().join("config"), config).unwrap();
         Self { dir }

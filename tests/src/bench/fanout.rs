@@ -67,7 +67,7 @@ pub async fn fanout(
         })?;
     let path = format!("{collection}?watch=1&resourceVersion={from}");
     // Watchers get their own pool, so that the writer's connection never waits behind theirs.
-    let watch_api = Api::for_streams(&api.url(""));
+    let watch_api = api.for_streams();
     let (sender, mut messages) = mpsc::unbounded_channel();
     let mut tasks = JoinSet::new();
     for _ in 0..watchers {

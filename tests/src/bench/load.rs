@@ -40,6 +40,8 @@ const WARM_UP: usize = 10;
 pub struct Api {
     /// The connection pool (HTTP/1.1, one connection per request in flight).
     http: reqwest::Client,
+    /// The bearer token it sends, if any.
+    token: Option<String>,
     /// `http://127.0.0.1:port`.
     base: String,
 }
@@ -69,23 +71,35 @@ pub struct Writer {
 }
 
 impl Api {
-    /// A client of the server at `base` whose requests fail after two minutes.
-    pub fn new(base: &str) -> Self {
-        Self::with(base, reqwest::Client::builder().timeout(REQUEST_TIMEOUT))
+    /// A client of the server at `base`, sending the bearer `token` if given, whose requests
+    /// fail after two minutes.
+    pub fn new(base: &str, token: Option<&str>) -> Self {
+        Self::with(base, token, reqwest::Client::builder().timeout(REQUEST_TIMEOUT))
     }
 
-    /// A client of the server at `base` for long-lived streams: no time limit.
-    pub fn for_streams(base: &str) -> Self {
-        Self::with(base, reqwest::Client::builder())
+    /// A client of the same server, with the same token, for long-lived streams: no time limit.
+    pub fn for_streams(&self) -> Self {
+        Self::with(&self.base, self.token.as_deref(), reqwest::Client::builder())
     }
 
     /// A client built by `builder`.
-    fn with(base: &str, builder: reqwest::ClientBuilder) -> Self {
+    fn with(base: &str, token: Option<&str>, builder: reqwest::ClientBuilder) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {token}")
+                    .parse()
+                    .expect("a token is a valid header value"),
+            );
+        }
         Self {
             http: builder
+                .default_headers(headers)
                 .build()
                 .expect("a client without TLS settings builds"),
             base: base.to_owned(),
+            token: token.map(str::to_owned),
         }
     }
 

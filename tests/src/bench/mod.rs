@@ -134,7 +134,7 @@ async fn measure(
     progress: &dyn Fn(&str),
 ) -> Result<Report, BenchError> {
     let central = Central::start(api_database).await?;
-    let api = Api::new(&central.base);
+    let api = Api::new(&central.base, Some(&central.token));
     let figures = api_phases(settings, &api, bare_database, progress).await;
     central.stop().await?;
     figures
@@ -304,7 +304,7 @@ async fn bare_phase(
             format!("w{index}"),
         ));
     }
-    let api = Api::new(&bare.base);
+    let api = Api::new(&bare.base, None);
     let result = load::concurrent(writers, per_client, move |writer| {
         let api = api.clone();
         async move { api.update(writer).await }

@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::put;
+use osc_central::auth::BOOTSTRAP_TOKEN_FILE;
 use osc_central::api::{self, AppState};
 use osc_central::config::{Config, Options, SecretText};
 use osc_central::server::{self, ServeError};
@@ -44,6 +45,8 @@ pub struct Database {
 pub struct Central {
     /// `http://127.0.0.1:port`.
     pub base: String,
+    /// The bootstrap admin token the server wrote at its first start.
+    pub token: String,
     /// The running server.
     serving: Serving<Result<(), ServeError>>,
 }
@@ -116,9 +119,17 @@ impl Central {
         });
         let mut central = Self {
             base: format!("http://{addr}"),
+            token: String::new(),
             serving,
         };
         central.wait_until_healthy().await?;
+        let token_file = database.data_dir().join(BOOTSTRAP_TOKEN_FILE);
+        central.token = std::fs::read_to_string(&token_file)
+            .map_err(|error| BenchError::Unexpected {
+                what: format!("cannot read the admin token {}: {error}", token_file.display()),
+            })?
+            .trim()
+            .to_owned();
         Ok(central)
     }
 
