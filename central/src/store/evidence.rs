@@ -5,7 +5,7 @@
 //! Every evidence write transaction first increments the `evidence_log` counter row, as object
 //! writes do with `resource_version`: writers on every replica queue on it, so the chain checks
 //! below cannot be raced and log indexes commit in order with no holes. The tables are
-//! write-once in the database itself (triggers in migration 0002); this file only ever inserts.
+//! write-once in the database itself (triggers in migration 0003); this file only ever inserts.
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use osc_proto::chain::{self, ChainHead, ChainLink, Ingest};
