@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use osc_central::evidence::EvidenceLog;
+use osc_proto::dsse::Signer;
 use osc_central::api::{self, AppState};
 use osc_central::auth::Principal;
 use osc_central::config::{Config, Options, SQLITE_FILE};
@@ -59,6 +61,7 @@ impl Fixture {
             .await
             .unwrap();
         Services {
+            evidence: EvidenceLog::start(store.clone(), Signer::generate().unwrap()),
             store,
             metrics: Metrics::new(),
             stopping: CancellationToken::new(),

@@ -17,6 +17,7 @@
 
 mod discovery;
 mod error;
+mod evidence;
 mod filter;
 mod objects;
 mod openapi;
@@ -70,6 +71,8 @@ pub struct AppState {
     pub watch: WatchSettings,
     /// Bearer tokens: who is asking.
     pub auth: Auth,
+    /// The evidence log and its Merkle tree.
+    pub evidence: crate::evidence::EvidenceLog,
     /// The PEM of the private CA that central's certificate comes from, handed to enrolling
     /// appliances to pin (`None` with certificates from files, or plain HTTP).
     pub ca_certificate: Option<Arc<str>>,
@@ -80,6 +83,7 @@ impl AppState {
     pub fn new(services: Services) -> Self {
         Self {
             auth: Auth::new(services.store.clone()),
+            evidence: services.evidence,
             store: services.store,
             metrics: services.metrics,
             stopping: services.stopping,
@@ -125,6 +129,7 @@ pub fn app(state: AppState) -> Router {
             get(openapi::group_version),
         )
         .merge(auth::routes())
+        .merge(evidence::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

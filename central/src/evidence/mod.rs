@@ -122,19 +122,25 @@ impl std::fmt::Debug for EvidenceLog {
 }
 
 impl EvidenceLog {
-    /// Opens the log on `store`, signing with `key`: loads every leaf hash, then starts the
-    /// writer task (on the current Tokio runtime).
-    pub async fn open(store: Store, key: Signer) -> Result<Self, LogError> {
+    /// Starts the log on `store`, signing with `key` (inside a Tokio runtime): starts the writer
+    /// task and, beside it, the load of every leaf hash, so that the first proof finds the tree
+    /// ready; every read of the tree also catches up first, so none can see it half-loaded.
+    pub fn start(store: Store, key: Signer) -> Self {
         let shared = Arc::new(Shared {
             store,
             key,
             tree: RwLock::new(MerkleTree::new()),
             catching_up: tokio::sync::Mutex::new(()),
         });
-        shared.catch_up().await?;
         let (submit, jobs) = mpsc::channel(QUEUE);
         tokio::spawn(write_batches(Arc::clone(&shared), jobs));
-        Ok(Self { shared, submit })
+        let loading = Arc::clone(&shared);
+        tokio::spawn(async move {
+            if let Err(error) = loading.catch_up().await {
+                tracing::warn!(%error, "the evidence tree could not load; the next read retries");
+            }
+        });
+        Self { shared, submit }
     }
 
     /// Receives an envelope posted by `submitter` at `now`: checks it against the appliance's

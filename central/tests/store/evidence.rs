@@ -297,9 +297,7 @@ pub async fn evidence_is_queried_by_site_host_runbook_outcome_and_time_in_pages(
 pub async fn concurrent_submissions_build_one_tree_that_replicas_agree_on(db: &TestDb) {
     let store = db.open().await;
     let key = Signer::from_seed(&[9; 32]);
-    let log = EvidenceLog::open(store.clone(), Signer::from_seed(&[9; 32]))
-        .await
-        .unwrap();
+    let log = EvidenceLog::start(store.clone(), Signer::from_seed(&[9; 32]));
     // 20 appliances post their chains at once; each chain's links go in order.
     let tasks: Vec<_> = (0..20)
         .map(|n| {
@@ -344,9 +342,7 @@ pub async fn concurrent_submissions_build_one_tree_that_replicas_agree_on(db: &T
 
     // Another process on the same database (a replica, or a restart) rebuilds the same tree, and
     // proves its earlier heads consistent with later ones.
-    let replica = EvidenceLog::open(db.open().await, Signer::from_seed(&[9; 32]))
-        .await
-        .unwrap();
+    let replica = EvidenceLog::start(db.open().await, Signer::from_seed(&[9; 32]));
     assert_eq!(replica.tree_head(now).await.unwrap(), head);
     let old = replica.tree_head_at(50, now).await.unwrap();
     let proof = replica.consistency(50, 200).await.unwrap();
