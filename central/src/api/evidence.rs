@@ -15,8 +15,9 @@
 //! ```
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
@@ -242,11 +243,8 @@ struct Item {
 /// `GET /osc/v1/sites/{site}/evidence`: a page of the site's envelopes, in log order.
 async fn query(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(site): Path<String>,
-    RawQuery(raw): RawQuery,
+    SiteRequest { site, raw }: SiteRequest,
 ) -> Result<Response, ApiError> {
-    auth::visible_site(&state, &principal, &site).await?;
     let query = params(
         raw.as_deref(),
         &[
@@ -315,11 +313,8 @@ fn item(record: EvidenceRecord) -> Item {
 /// `GET /osc/v1/sites/{site}/evidence/export?since=&until=`: one JSON file for an offline verifier.
 async fn export(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(site): Path<String>,
-    RawQuery(raw): RawQuery,
+    SiteRequest { site, raw }: SiteRequest,
 ) -> Result<Response, ApiError> {
-    auth::visible_site(&state, &principal, &site).await?;
     let query = params(raw.as_deref(), &["since", "until"])?;
     let export = state
         .evidence
@@ -336,11 +331,8 @@ async fn export(
 /// `GET /osc/v1/sites/{site}/compliance?at=<RFC 3339>`: the site's score at that moment, from the log.
 async fn compliance(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path(site): Path<String>,
-    RawQuery(raw): RawQuery,
+    SiteRequest { site, raw }: SiteRequest,
 ) -> Result<Response, ApiError> {
-    auth::visible_site(&state, &principal, &site).await?;
     let query = params(raw.as_deref(), &["at"])?;
     let at = time(&query, "at")?
         .ok_or_else(|| ApiError::bad_request("at=<RFC 3339 time> is required"))?;
@@ -383,6 +375,34 @@ async fn alerts(
         })
         .collect();
     Ok(Json(json!({"kind": "EvidenceAlertList", "items": items})).into_response())
+}
+
+/// A request about one site, which the caller may see (else 404, as for a missing Site).
+struct SiteRequest {
+    /// The site, from the path.
+    site: String,
+    /// The raw query string.
+    raw: Option<String>,
+}
+
+impl FromRequestParts<AppState> for SiteRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::Unauthorized("no bearer token was resolved".to_owned()))?;
+        let Path(site) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+        auth::visible_site(state, &principal, &site).await?;
+        Ok(Self {
+            site,
+            raw: parts.uri.query().map(str::to_owned),
+        })
+    }
 }
 
 /// The record, if the caller may see its site; otherwise (or when there is none) a 404 that does
