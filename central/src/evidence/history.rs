@@ -143,7 +143,8 @@ fn score_at(
                 waived_until: (result.result == CheckResult::Waived).then(|| {
                     result.ended
                         + chrono::Duration::from_std(fresh_for).unwrap_or(chrono::Duration::MAX)
-                        + chrono::Duration::milliseconds(1)
+                        // Waived through the last moment the result counts, as crds keeps it fresh.
+                        + chrono::Duration::nanoseconds(1)
                 }),
                 latest: Some(Observation {
                     result: result.result,
@@ -167,6 +168,23 @@ fn score_at(
     (scored.scores(), scored.counts)
 }
 
+/// The result a bundle's check verdict and outcome give its pair: an observation that the runbook
+/// does not apply, or that the check could not decide, comes before the outcome.
+fn result_of(verdict: Verdict, outcome: Outcome) -> CheckResult {
+    match (verdict, outcome) {
+        (Verdict::NotApplicable, _) => CheckResult::NotApplicable,
+        (Verdict::Error, _) => CheckResult::Error,
+        (_, Outcome::Pass) => CheckResult::Pass,
+        (_, Outcome::Healed) => CheckResult::Healed,
+        (_, Outcome::Failed) => CheckResult::Failed,
+        (_, Outcome::Escalated) => CheckResult::Escalated,
+        (_, Outcome::Deferred) => CheckResult::Deferred,
+        (_, Outcome::Waived) => CheckResult::Waived,
+        // An audit-mode drift: what would have run is recorded, the host is still drifted.
+        (_, Outcome::DryRun) => CheckResult::Drifted,
+    }
+}
+
 /// The result a stored bundle gives its pair.
 fn read(record: &EvidenceRecord) -> Result<Latest, LogError> {
     let corrupt = |problem: String| {
@@ -179,18 +197,7 @@ fn read(record: &EvidenceRecord) -> Result<Latest, LogError> {
         .map_err(|error| corrupt(format!("its envelope does not decode: {error}")))?;
     let bundle = Bundle::from_payload(&envelope.payload)
         .map_err(|error| corrupt(format!("its bundle does not decode: {error}")))?;
-    let result = match (bundle.pre_state.verdict, bundle.outcome) {
-        (Verdict::NotApplicable, _) => CheckResult::NotApplicable,
-        (Verdict::Error, _) => CheckResult::Error,
-        (_, Outcome::Pass) => CheckResult::Pass,
-        (_, Outcome::Healed) => CheckResult::Healed,
-        (_, Outcome::Failed) => CheckResult::Failed,
-        (_, Outcome::Escalated) => CheckResult::Escalated,
-        (_, Outcome::Deferred) => CheckResult::Deferred,
-        (_, Outcome::Waived) => CheckResult::Waived,
-        // An audit-mode drift: what would have run is recorded, the host is still drifted.
-        (_, Outcome::DryRun) => CheckResult::Drifted,
-    };
+    let result = result_of(bundle.pre_state.verdict, bundle.outcome);
     let frameworks = bundle
         .controls
         .iter()
@@ -204,4 +211,86 @@ fn read(record: &EvidenceRecord) -> Result<Latest, LogError> {
         result,
         frameworks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verdict_that_decides_nothing_comes_before_the_outcome() {
+        #[rustfmt::skip]
+        let cases = [
+            (Verdict::NotApplicable, Outcome::Pass, CheckResult::NotApplicable),
+            (Verdict::Error, Outcome::Failed, CheckResult::Error),
+            (Verdict::Compliant, Outcome::Pass, CheckResult::Pass),
+            (Verdict::Drifted, Outcome::Healed, CheckResult::Healed),
+            (Verdict::Drifted, Outcome::Failed, CheckResult::Failed),
+            (Verdict::Drifted, Outcome::Escalated, CheckResult::Escalated),
+            (Verdict::Drifted, Outcome::Deferred, CheckResult::Deferred),
+            (Verdict::Drifted, Outcome::Waived, CheckResult::Waived),
+            (Verdict::Drifted, Outcome::DryRun, CheckResult::Drifted),
+        ];
+        for (verdict, outcome, expected) in cases {
+            assert_eq!(
+                result_of(verdict, outcome),
+                expected,
+                "{verdict:?} {outcome:?}"
+            );
+        }
+    }
+
+    fn site() -> Site {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "osiriscare.net/v1alpha1",
+            "kind": "Site",
+            "metadata": {"name": "clinic-1"},
+            "spec": {"displayName": "Clinic", "partner": "msp-1"},
+        }))
+        .unwrap()
+    }
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        "2026-03-01T02:00:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::minutes(minute)
+    }
+
+    /// One logged pair per (host, result, minute it ended), all citing HIPAA.
+    fn logged(results: &[(&str, CheckResult, i64)]) -> BTreeMap<(String, String), Latest> {
+        results
+            .iter()
+            .enumerate()
+            .map(|(index, (host, result, minute))| {
+                let latest = Latest {
+                    ended: at(*minute),
+                    log_index: index as u64,
+                    result: *result,
+                    frameworks: [Framework::Hipaa].into(),
+                };
+                (((*host).to_owned(), "ssh".to_owned()), latest)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_waived_result_is_waived_while_fresh_then_no_answer() {
+        let latest = logged(&[
+            ("a", CheckResult::Waived, 0),
+            ("b", CheckResult::Pass, 0),
+            ("c", CheckResult::NotApplicable, 0),
+        ]);
+        let (scores, counts) = score_at(&site(), &[], &[], &latest, at(30));
+        assert_eq!(
+            scores[&Framework::Hipaa],
+            1.0,
+            "waived and not-applicable leave the total"
+        );
+        assert_eq!(
+            (counts.waived, counts.not_applicable, counts.hosts),
+            (1, 1, 3)
+        );
+        // Past two default intervals (15m) nothing is fresh: every pair is no answer.
+        let (scores, counts) = score_at(&site(), &[], &[], &latest, at(31));
+        assert_eq!(scores[&Framework::Hipaa], 0.0);
+        assert_eq!((counts.no_answer, counts.waived), (3, 0));
+    }
 }
