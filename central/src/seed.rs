@@ -26,8 +26,8 @@ use osc_crds::load::{LoadErrors, Loaded, Location, ObjectName, load_paths};
 use osc_crds::{AnyObject, Kind};
 use tracing::info;
 
-use crate::auth::Principal;
 use crate::api::{self, ApiError, AppState};
+use crate::auth::Principal;
 use crate::server::Services;
 use crate::store::{ObjectKey, StoreError};
 

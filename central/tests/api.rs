@@ -5,6 +5,7 @@
 //! Every rejected request is followed by a snapshot of the whole store, which must equal the one
 //! taken before: a refused write leaves nothing behind.
 
+#[macro_use]
 mod common;
 
 use common::{Backend, TestCentral, collection_of, credential, host, path_of, rv, site};
@@ -15,33 +16,6 @@ use serde_json::{Value, json};
 
 const GROUP_VERSION: &str = "/apis/osiriscare.net/v1alpha1";
 const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
-
-/// Instantiates each behaviour test (an `async fn(&TestCentral)`) once per backend, as
-/// `sqlite::NAME` and `postgres::NAME`.
-macro_rules! on_every_backend {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let central = crate::TestCentral::start(crate::Backend::Sqlite).await;
-                    crate::$test(&central).await;
-                    central.stop().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let central = crate::TestCentral::start(crate::Backend::Postgres).await;
-                    crate::$test(&central).await;
-                    central.stop().await;
-                }
-            )*
-        }
-    };
-}
 
 on_every_backend!(
     create_get_update_list_delete_round_trip,

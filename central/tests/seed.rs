@@ -271,7 +271,9 @@ async fn objects_the_api_refuses_stop_the_seed_before_any_write() {
     let mut held = site.to_json();
     held["metadata"]["finalizers"] = json!(["example.com/hold"]);
     let held = AnyObject::from_json(held).unwrap();
-    let mut stored = api::create_object(&state, &Principal::system(), &held, false).await.unwrap();
+    let mut stored = api::create_object(&state, &Principal::system(), &held, false)
+        .await
+        .unwrap();
     stored["metadata"]["deletionTimestamp"] = json!("2025-01-01T00:00:00Z");
     let key = ObjectKey::cluster("sites", "smile-dental");
     services.store.update(&key, stored, None).await.unwrap();

@@ -7,8 +7,8 @@ use osc_crds::selector::{self, Selector};
 use serde_json::Value;
 
 use super::error::ApiError;
-use crate::auth::Visibility;
 use super::request::Query;
+use crate::auth::Visibility;
 
 /// A list's label and field selectors, parsed; [`Filter::matches`] is the list predicate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,7 +85,9 @@ impl Filter {
             .tenancy
             .as_ref()
             .is_none_or(|(kind, visibility)| visibility.admits(*kind, object));
-        visible && fields_hold && (self.labels.is_empty() || self.labels.matches(&labels_of(object)))
+        visible
+            && fields_hold
+            && (self.labels.is_empty() || self.labels.matches(&labels_of(object)))
     }
 }
 

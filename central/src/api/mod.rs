@@ -31,13 +31,13 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use axum::middleware;
-use axum::{Extension, Router};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{any, get};
+use axum::{Extension, Router};
 use chrono::Utc;
 use osc_crds::{API_VERSION, AnyObject, Kind};
 use osc_proto::api::{List, ListMeta};
@@ -214,9 +214,17 @@ async fn resource(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    serve_resource(&state, &principal, &rest, &method, &headers, raw.as_deref(), &body)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    serve_resource(
+        &state,
+        &principal,
+        &rest,
+        &method,
+        &headers,
+        raw.as_deref(),
+        &body,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Dispatches a resource request by method and path.
@@ -282,11 +290,13 @@ async fn serve_resource(
         }
         Method::PUT => {
             let value = request::json_body(headers, body)?;
-            let replaced = objects::replace(state, principal, &path, value, query.dry_run()?).await?;
+            let replaced =
+                objects::replace(state, principal, &path, value, query.dry_run()?).await?;
             Ok(object_response(kind, StatusCode::OK, replaced))
         }
         Method::PATCH => {
-            let (code, patched) = patch::serve(state, principal, &path, &query, headers, body).await?;
+            let (code, patched) =
+                patch::serve(state, principal, &path, &query, headers, body).await?;
             Ok((code, Json(patched)).into_response())
         }
         Method::DELETE => {

@@ -26,11 +26,11 @@ use osc_crds::{AnyObject, FieldError, FieldErrorReason, Kind};
 use serde_json::Value;
 
 use super::AppState;
-use crate::auth::{Principal, Visibility, check_site_partner};
 use super::error::ApiError;
 use super::filter::Filter;
 use super::request::{Query, ResourcePath, decode_object};
 use super::secrets::keep_stored_secret;
+use crate::auth::{Principal, Visibility, check_site_partner};
 use crate::store::{ListOptions, ObjectKey, ObjectList, StoreError, resource_version_of};
 
 /// How many times a write without a client precondition is retried when another write slips in

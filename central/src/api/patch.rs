@@ -30,11 +30,11 @@ use osc_proto::api::OPTIMISTIC_LOCK_MESSAGE;
 use serde_json::Value;
 
 use super::AppState;
-use crate::auth::Principal;
 use super::error::ApiError;
 use super::objects;
 use super::request::{Query, ResourcePath, decode_object};
 use super::secrets::{keep_stored_secret, redact};
+use crate::auth::Principal;
 use crate::store::resource_version_of;
 
 use apply::Conflicts;
@@ -99,7 +99,8 @@ pub async fn serve(
     let (code, mut object) = match patch_type {
         PatchType::Json | PatchType::Merge => {
             let patch = Patch::parse(patch_type, body)?;
-            let object = with_retries(|| patch_once(state, principal, path, &name, &patch, dry_run)).await?;
+            let object =
+                with_retries(|| patch_once(state, principal, path, &name, &patch, dry_run)).await?;
             (StatusCode::OK, object)
         }
         PatchType::Apply => {

@@ -223,11 +223,18 @@ pub fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
 
 /// Decodes the JSON body of one of central's own endpoints as `T` (`what` names it in the
 /// message); a problem is a 400 naming the field path, e.g. `role.partners: invalid type`.
-pub fn json_request<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+pub fn json_request<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, ApiError> {
     let mut decoder = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut decoder).map_err(|error| {
         let path = error.path().to_string();
-        let at = if path == "." { String::new() } else { format!(" at {path}") };
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" at {path}")
+        };
         ApiError::bad_request(format!(
             "the request body is not {what}{at}: {}",
             error.inner()

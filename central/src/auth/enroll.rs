@@ -83,7 +83,10 @@ pub async fn enroll(
     let appliance = appliance_object(&row.site, &request.appliance, &key);
     let system = Principal::system();
     // Admission first, as a dry run, so that a bad name does not spend the token.
-    if stored_appliance(state, &row.site, &request.appliance).await?.is_none() {
+    if stored_appliance(state, &row.site, &request.appliance)
+        .await?
+        .is_none()
+    {
         api::create_object(state, &system, &appliance, true).await?;
     }
     match &row.used {
@@ -103,7 +106,9 @@ pub async fn enroll(
         Some(_) => same_request(&row, request, &key)?,
     }
     ensure_appliance(state, &row.site, &request.appliance, &appliance, &key).await?;
-    if let Some(EnrollmentUse { appliance_token, .. }) = &row.used
+    if let Some(EnrollmentUse {
+        appliance_token, ..
+    }) = &row.used
         && !appliance_token.is_empty()
     {
         state.auth.revoke(appliance_token).await?;
@@ -173,7 +178,11 @@ fn check_proof(key: &PublicKey, request: &EnrollRequest) -> Result<(), ApiError>
 }
 
 /// A spent token is answered again only for the same appliance name and key.
-fn same_request(row: &EnrollmentRow, request: &EnrollRequest, key: &PublicKey) -> Result<(), ApiError> {
+fn same_request(
+    row: &EnrollmentRow,
+    request: &EnrollRequest,
+    key: &PublicKey,
+) -> Result<(), ApiError> {
     match &row.used {
         Some(used) if used.appliance == request.appliance && used.public_key == key.to_base64() => {
             Ok(())
@@ -196,7 +205,11 @@ fn appliance_object(site: &str, name: &str, key: &PublicKey) -> AnyObject {
 }
 
 /// The stored Appliance, if any.
-async fn stored_appliance(state: &AppState, site: &str, name: &str) -> Result<Option<Value>, ApiError> {
+async fn stored_appliance(
+    state: &AppState,
+    site: &str,
+    name: &str,
+) -> Result<Option<Value>, ApiError> {
     match state
         .store
         .get(&ObjectKey::namespaced(Kind::Appliance.plural(), site, name))
@@ -224,7 +237,8 @@ async fn ensure_appliance(
         },
         Some(stored) if stored["spec"]["enrollment"]["publicKey"] == key.to_base64() => Ok(()),
         Some(mut stored) => {
-            stored["spec"]["enrollment"] = json!({"publicKey": key.to_base64(), "keyId": key.keyid()});
+            stored["spec"]["enrollment"] =
+                json!({"publicKey": key.to_base64(), "keyId": key.keyid()});
             api::replace_object(state, &system, Kind::Appliance, stored).await?;
             // The box was replaced: whatever the old key's tokens were, they end now.
             let role = Role::Appliance {

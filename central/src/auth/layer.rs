@@ -10,14 +10,17 @@ use chrono::Utc;
 use osc_proto::api::Status;
 use tracing::{error, info};
 
-use super::Principal;
 use crate::api::AppState;
 use crate::server::status_response;
 use crate::store::AuditRecord;
 
 /// Authenticates the request, runs it with its [`Principal`] in the extensions, and appends a
 /// mutating request to the audit log with the status it was answered with.
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let bearer = request
         .headers()
         .get(AUTHORIZATION)
@@ -36,10 +39,15 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
             // The reason (unknown, revoked, expired) is for the operator's log; the client only
             // learns that the token is not valid, and never sees it echoed.
             info!(%error, "refused a bearer token");
-            return unauthorized("Unauthorized: the bearer token is not valid (unknown, revoked or expired)");
+            return unauthorized(
+                "Unauthorized: the bearer token is not valid (unknown, revoked or expired)",
+            );
         }
     };
-    let audited = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let audited = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     let method = request.method().to_string();
     let path = request
         .uri()
@@ -48,25 +56,41 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
     request.extensions_mut().insert(principal.clone());
     let response = next.run(request).await;
     if audited {
-        record(&state, &principal, method, path, response.status().as_u16()).await;
+        let code = response.status().as_u16();
+        record(
+            &state,
+            &principal.name,
+            &principal.token_id,
+            &method,
+            &path,
+            code,
+        )
+        .await;
     }
     response
 }
 
-/// Appends one record; a failure is logged (the request is already answered).
-async fn record(state: &AppState, principal: &Principal, method: String, path: String, code: u16) {
+/// Appends one record of a request by `who` (with token `token_id`) answered with `code`; a
+/// failure is logged, since the request is already answered.
+pub(super) async fn record(
+    state: &AppState,
+    who: &str,
+    token_id: &str,
+    method: &str,
+    path: &str,
+    code: u16,
+) {
     let record = AuditRecord {
         id: 0,
         at_ms: Utc::now().timestamp_millis(),
-        principal: principal.name.clone(),
-        token_id: principal.token_id.clone(),
-        method,
-        path,
+        principal: who.to_owned(),
+        token_id: token_id.to_owned(),
+        method: method.to_owned(),
+        path: path.to_owned(),
         code: i64::from(code),
     };
     if let Err(error) = state.store.append_audit(&record).await {
-        error!(%error, principal = %record.principal, method = %record.method, path = %record.path,
-               "cannot append to the audit log");
+        error!(%error, principal = %who, %method, %path, "cannot append to the audit log");
     }
 }
 

@@ -116,7 +116,11 @@ pub async fn visible_site(
 
 /// Refuses a Site that an operator writes with a partner it does not hold: admission's check
 /// of the object as it will be stored (the stored one was checked by [`authorize`]).
-pub fn check_site_partner(principal: &Principal, kind: Kind, object: &Value) -> Result<(), ApiError> {
+pub fn check_site_partner(
+    principal: &Principal,
+    kind: Kind,
+    object: &Value,
+) -> Result<(), ApiError> {
     let Role::Operator { partners } = &principal.role else {
         return Ok(());
     };
@@ -129,7 +133,10 @@ pub fn check_site_partner(principal: &Principal, kind: Kind, object: &Value) -> 
     }
     Err(ApiError::Forbidden {
         kind,
-        name: object["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+        name: object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         why: format!(
             "this operator token works for partners {}; spec.partner {partner:?} is not one of them",
             partners.iter().cloned().collect::<Vec<_>>().join(", ")
@@ -144,7 +151,11 @@ fn needs_partner(role: &Role) -> bool {
 
 /// The stored Site's `spec.partner`, or `None` when there is no such Site.
 async fn site_partner(state: &AppState, site: &str) -> Result<Option<String>, ApiError> {
-    match state.store.get(&ObjectKey::cluster(Kind::Site.plural(), site)).await {
+    match state
+        .store
+        .get(&ObjectKey::cluster(Kind::Site.plural(), site))
+        .await
+    {
         Ok(object) => Ok(object["spec"]["partner"].as_str().map(str::to_owned)),
         Err(StoreError::NotFound { .. }) => Ok(None),
         Err(error) => Err(error.into()),

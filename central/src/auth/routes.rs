@@ -13,6 +13,7 @@ use osc_proto::auth::{
 };
 use serde::Deserialize;
 
+use super::layer::record;
 use super::{Principal, Role, TokenSpec, enroll, time_of};
 use crate::api::{ApiError, AppState, json_request};
 use crate::store::{AuditQuery, TokenRow};
@@ -52,7 +53,9 @@ async fn create_token(
     require_admin(&principal, "create tokens")?;
     let request: TokenRequest = json_request(&body, "a TokenRequest")?;
     if request.name.trim().is_empty() {
-        return Err(ApiError::bad_request("name must not be empty: name the token after its holder"));
+        return Err(ApiError::bad_request(
+            "name must not be empty: name the token after its holder",
+        ));
     }
     if matches!(request.role, Role::Appliance { .. }) {
         return Err(ApiError::bad_request(
@@ -63,7 +66,9 @@ async fn create_token(
     if let Role::Operator { partners } = &request.role
         && partners.is_empty()
     {
-        return Err(ApiError::bad_request("an operator token needs at least one partner in role.partners"));
+        return Err(ApiError::bad_request(
+            "an operator token needs at least one partner in role.partners",
+        ));
     }
     if request.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(ApiError::bad_request("expiresAt is in the past"));
@@ -195,11 +200,26 @@ async fn create_enrollment_token(
 
 async fn enroll_appliance(
     State(state): State<AppState>,
+    uri: axum::http::Uri,
     body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    let request: EnrollRequest = json_request(&body, "an EnrollRequest")?;
-    let answer = enroll::enroll(&state, &request, Utc::now()).await?;
-    Ok(Json(answer).into_response())
+) -> Response {
+    let (answer, appliance) = match json_request::<EnrollRequest>(&body, "an EnrollRequest") {
+        Ok(request) => (
+            enroll::enroll(&state, &request, Utc::now()).await.map(Json),
+            Some(request.appliance),
+        ),
+        Err(error) => (Err(error), None),
+    };
+    let response = answer.map_or_else(IntoResponse::into_response, IntoResponse::into_response);
+    // Enrollment has no bearer token, so the authentication layer does not audit it: every
+    // attempt is recorded here, under the appliance name it asked for.
+    let who = appliance.map_or_else(
+        || "enrollment".to_owned(),
+        |name| format!("enrollment of {name}"),
+    );
+    let code = response.status().as_u16();
+    record(&state, &who, "", "POST", uri.path(), code).await;
+    response
 }
 
 /// A stored token as listed.

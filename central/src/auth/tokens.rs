@@ -183,9 +183,11 @@ impl Auth {
         let entry = match cached {
             Some(entry) => entry,
             None => {
-                let row = self.store.token(id).await?.ok_or_else(|| TokenError::Unknown {
-                    id: id.to_owned(),
-                })?;
+                let row = self
+                    .store
+                    .token(id)
+                    .await?
+                    .ok_or_else(|| TokenError::Unknown { id: id.to_owned() })?;
                 if row.revoked_at_ms.is_some() {
                     return Err(TokenError::Revoked { id: id.to_owned() });
                 }
@@ -333,11 +335,8 @@ fn cached_entry(row: &TokenRow) -> Result<Cached, TokenError> {
         source,
     })?;
     let mut secret_sha256 = [0_u8; 32];
-    hex::decode_to_slice(&row.secret_sha256, &mut secret_sha256).map_err(|_| {
-        TokenError::Unknown {
-            id: row.id.clone(),
-        }
-    })?;
+    hex::decode_to_slice(&row.secret_sha256, &mut secret_sha256)
+        .map_err(|_| TokenError::Unknown { id: row.id.clone() })?;
     Ok(Cached {
         secret_sha256,
         principal: Principal {

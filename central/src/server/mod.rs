@@ -283,10 +283,13 @@ impl Server {
             ..
         }) = &tls
         {
-            ca_certificate = Some(std::fs::read_to_string(ca).map_err(|source| ServeError::DataDir {
-                path: ca.clone(),
-                source,
-            })?);
+            ca_certificate =
+                Some(
+                    std::fs::read_to_string(ca).map_err(|source| ServeError::DataDir {
+                        path: ca.clone(),
+                        source,
+                    })?,
+                );
             if *ca_created {
                 info!(ca = %ca.display(), "created a private CA; clients must pin this certificate");
             } else {

@@ -142,9 +142,12 @@ impl Store {
     pub async fn token(&self, id: &str) -> Result<Option<TokenRow>, StoreError> {
         let sql = concat!("SELECT ", token_columns!(), " FROM tokens WHERE id = $1");
         let rows = self
-            .fetch(&self.inner.reads, sql, || format!("reading token {id}"), |q| {
-                q.bind(id)
-            })
+            .fetch(
+                &self.inner.reads,
+                sql,
+                || format!("reading token {id}"),
+                |q| q.bind(id),
+            )
             .await?;
         rows.first().map(token_row).transpose()
     }
@@ -157,7 +160,12 @@ impl Store {
             " FROM tokens ORDER BY created_at_ms, id"
         );
         let rows = self
-            .fetch(&self.inner.reads, sql, || "listing tokens".to_owned(), |q| q)
+            .fetch(
+                &self.inner.reads,
+                sql,
+                || "listing tokens".to_owned(),
+                |q| q,
+            )
             .await?;
         rows.iter().map(token_row).collect()
     }
@@ -166,8 +174,12 @@ impl Store {
     /// it, or `None` when there is no such token.
     pub async fn revoke_token(&self, id: &str, at_ms: i64) -> Result<Option<TokenRow>, StoreError> {
         let sql = "UPDATE tokens SET revoked_at_ms = COALESCE(revoked_at_ms, $2) WHERE id = $1";
-        self.execute(sql, || format!("revoking token {id}"), |q| q.bind(id).bind(at_ms))
-            .await?;
+        self.execute(
+            sql,
+            || format!("revoking token {id}"),
+            |q| q.bind(id).bind(at_ms),
+        )
+        .await?;
         self.token(id).await
     }
 
@@ -198,38 +210,55 @@ impl Store {
             " FROM enrollment_tokens WHERE id = $1"
         );
         let rows = self
-            .fetch(&self.inner.writes, sql, || format!("reading enrollment token {id}"), |q| {
-                q.bind(id)
-            })
+            .fetch(
+                &self.inner.writes,
+                sql,
+                || format!("reading enrollment token {id}"),
+                |q| q.bind(id),
+            )
             .await?;
         rows.first().map(enrollment_row).transpose()
     }
 
     /// Records `usage` on the enrollment token `id` if it is still unused, atomically; returns
     /// whether this call recorded it (false: another enrollment used it first).
-    pub async fn use_enrollment(&self, id: &str, usage: &EnrollmentUse) -> Result<bool, StoreError> {
+    pub async fn use_enrollment(
+        &self,
+        id: &str,
+        usage: &EnrollmentUse,
+    ) -> Result<bool, StoreError> {
         let sql = "UPDATE enrollment_tokens \
                    SET used_at_ms = $2, appliance = $3, public_key = $4, appliance_token = $5 \
                    WHERE id = $1 AND used_at_ms IS NULL";
         let changed = self
-            .execute(sql, || format!("using enrollment token {id}"), |query| {
-                query
-                    .bind(id)
-                    .bind(usage.at_ms)
-                    .bind(&usage.appliance)
-                    .bind(&usage.public_key)
-                    .bind(&usage.appliance_token)
-            })
+            .execute(
+                sql,
+                || format!("using enrollment token {id}"),
+                |query| {
+                    query
+                        .bind(id)
+                        .bind(usage.at_ms)
+                        .bind(&usage.appliance)
+                        .bind(&usage.public_key)
+                        .bind(&usage.appliance_token)
+                },
+            )
             .await?;
         Ok(changed == 1)
     }
 
     /// Points a used enrollment token at the bearer token a retry issued in place of the first.
-    pub async fn reissue_enrollment(&self, id: &str, appliance_token: &str) -> Result<(), StoreError> {
+    pub async fn reissue_enrollment(
+        &self,
+        id: &str,
+        appliance_token: &str,
+    ) -> Result<(), StoreError> {
         let sql = "UPDATE enrollment_tokens SET appliance_token = $2 WHERE id = $1";
-        self.execute(sql, || format!("updating enrollment token {id}"), |q| {
-            q.bind(id).bind(appliance_token)
-        })
+        self.execute(
+            sql,
+            || format!("updating enrollment token {id}"),
+            |q| q.bind(id).bind(appliance_token),
+        )
         .await
         .map(drop)
     }
@@ -238,15 +267,19 @@ impl Store {
     pub async fn append_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
         let sql = "INSERT INTO audit_log (at_ms, principal, token_id, method, path, code) \
                    VALUES ($1, $2, $3, $4, $5, $6)";
-        self.execute(sql, || "appending to the audit log".to_owned(), |query| {
-            query
-                .bind(record.at_ms)
-                .bind(&record.principal)
-                .bind(&record.token_id)
-                .bind(&record.method)
-                .bind(&record.path)
-                .bind(record.code)
-        })
+        self.execute(
+            sql,
+            || "appending to the audit log".to_owned(),
+            |query| {
+                query
+                    .bind(record.at_ms)
+                    .bind(&record.principal)
+                    .bind(&record.token_id)
+                    .bind(&record.method)
+                    .bind(&record.path)
+                    .bind(record.code)
+            },
+        )
         .await
         .map(drop)
     }
@@ -258,12 +291,17 @@ impl Store {
                    ORDER BY id LIMIT $4";
         let limit = i64::from(query.limit.clamp(1, AUDIT_PAGE_MAX));
         let rows = self
-            .fetch(&self.inner.reads, sql, || "reading the audit log".to_owned(), |q| {
-                q.bind(query.after.unwrap_or(0))
-                    .bind(query.since_ms.unwrap_or(i64::MIN))
-                    .bind(query.principal.clone().unwrap_or_default())
-                    .bind(limit)
-            })
+            .fetch(
+                &self.inner.reads,
+                sql,
+                || "reading the audit log".to_owned(),
+                |q| {
+                    q.bind(query.after.unwrap_or(0))
+                        .bind(query.since_ms.unwrap_or(i64::MIN))
+                        .bind(query.principal.clone().unwrap_or_default())
+                        .bind(limit)
+                },
+            )
             .await?;
         let operation = || "reading the audit log".to_owned();
         rows.iter()

@@ -25,6 +25,34 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// Instantiates each behaviour test (an `async fn(&TestCentral)` at the test crate's root)
+/// once per backend, as `sqlite::NAME` and `postgres::NAME`.
+#[allow(unused_macros)] // Only the crates with backend suites use it.
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let central = crate::common::TestCentral::start(crate::common::Backend::Sqlite).await;
+                    crate::$test(&central).await;
+                    central.stop().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let central = crate::common::TestCentral::start(crate::common::Backend::Postgres).await;
+                    crate::$test(&central).await;
+                    central.stop().await;
+                }
+            )*
+        }
+    };
+}
+
 /// The environment variable naming the PostgreSQL server tests may create databases on.
 const DATABASE_URL_VAR: &str = "OSC_TEST_DATABASE_URL";
 
@@ -158,6 +186,11 @@ impl TestCentral {
         format!("https://{}{path}", self.addr)
     }
 
+    /// The server's data folder (its SQLite file, CA, tokens).
+    pub fn data_dir(&self) -> PathBuf {
+        self.data.path().join("data")
+    }
+
     /// The CA certificate clients pin.
     pub fn ca(&self) -> PathBuf {
         self.data.path().join("data/tls/ca.crt")
@@ -272,7 +305,15 @@ impl TestCentral {
     /// Writes a kubeconfig for this server (TLS with the generated CA, a bearer token) and
     /// returns its path.
     pub fn kubeconfig(&self) -> PathBuf {
-        let path = self.data.path().join("kubeconfig");
+        self.kubeconfig_for(&self.admin_token)
+    }
+
+    /// A kubeconfig like [`TestCentral::kubeconfig`] with the bearer `token`.
+    pub fn kubeconfig_for(&self, token: &str) -> PathBuf {
+        let path = self
+            .data
+            .path()
+            .join(format!("kubeconfig-{}", &token[..20.min(token.len())]));
         let config = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: central\n  cluster:\n    \
              server: {server}\n    certificate-authority: {ca}\nusers:\n- name: operator\n  \
@@ -281,7 +322,7 @@ impl TestCentral {
              central\n",
             server = self.url(""),
             ca = self.ca().display(),
-            token = self.admin_token,
+            token = token,
         );
         std::fs::write(&path, config).expect("the kubeconfig is written");
         path
@@ -290,7 +331,12 @@ impl TestCentral {
     /// Runs the real `kubectl` against this server with `args`, with its cache and home in the
     /// data folder, off the runtime's threads (the server runs on them).
     pub async fn kubectl(&self, args: &[&str]) -> Output {
-        let kubeconfig = self.kubeconfig();
+        self.kubectl_as(&self.admin_token, args).await
+    }
+
+    /// `kubectl args` with the bearer `token`.
+    pub async fn kubectl_as(&self, token: &str, args: &[&str]) -> Output {
+        let kubeconfig = self.kubeconfig_for(token);
         let cache = self.data.path().join("kube-cache");
         let home = self.data.path().join("home");
         let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();

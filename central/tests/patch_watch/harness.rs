@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use osc_central::api::{AppState, WatchSettings, app};
+use osc_central::auth::{Role, TokenSpec};
 use osc_central::config::{Config, Options};
 use osc_central::evidence::EvidenceLog;
 use osc_proto::dsse::Signer;
-use osc_central::auth::{Role, TokenSpec};
 use osc_central::server::{Server, Services};
 use osc_central::store::{HistoryRetention, Store, StoreOptions};
 use reqwest::StatusCode;

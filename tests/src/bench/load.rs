@@ -74,12 +74,20 @@ impl Api {
     /// A client of the server at `base`, sending the bearer `token` if given, whose requests
     /// fail after two minutes.
     pub fn new(base: &str, token: Option<&str>) -> Self {
-        Self::with(base, token, reqwest::Client::builder().timeout(REQUEST_TIMEOUT))
+        Self::with(
+            base,
+            token,
+            reqwest::Client::builder().timeout(REQUEST_TIMEOUT),
+        )
     }
 
     /// A client of the same server, with the same token, for long-lived streams: no time limit.
     pub fn for_streams(&self) -> Self {
-        Self::with(&self.base, self.token.as_deref(), reqwest::Client::builder())
+        Self::with(
+            &self.base,
+            self.token.as_deref(),
+            reqwest::Client::builder(),
+        )
     }
 
     /// A client built by `builder`.

@@ -12,8 +12,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::put;
-use osc_central::auth::BOOTSTRAP_TOKEN_FILE;
 use osc_central::api::{self, AppState};
+use osc_central::auth::BOOTSTRAP_TOKEN_FILE;
 use osc_central::config::{Config, Options, SecretText};
 use osc_central::server::{self, ServeError};
 use osc_central::store::{ObjectKey, Store, StoreOptions, resource_version_of};
@@ -126,7 +126,10 @@ impl Central {
         let token_file = database.data_dir().join(BOOTSTRAP_TOKEN_FILE);
         central.token = std::fs::read_to_string(&token_file)
             .map_err(|error| BenchError::Unexpected {
-                what: format!("cannot read the admin token {}: {error}", token_file.display()),
+                what: format!(
+                    "cannot read the admin token {}: {error}",
+                    token_file.display()
+                ),
             })?
             .trim()
             .to_owned();
