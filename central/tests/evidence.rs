@@ -13,7 +13,7 @@ use osc_proto::evidence::{
     ActionStep, BUNDLE_VERSION, Bundle, CappedOutput, Control, DeploymentMode, Observation,
     Outcome, PAYLOAD_TYPE, Sha256Digest, Verdict,
 };
-use osc_proto::export::{EvidenceExport, verify_export};
+use osc_proto::export::{EvidenceExport, KnownHead, verify_export};
 use osc_proto::merkle::{self, ConsistencyProof, InclusionProof, SignedTreeHead};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -598,12 +598,41 @@ async fn an_export_verifies_offline_and_tampering_is_caught() {
     assert_eq!(verified.heads["box-1"].unwrap().seq, 6);
     assert_eq!(verified.tree_size, 12);
 
-    // Whole, from seq 1, it verifies too; its head is consistent with a later one.
+    // box-1 is enrolled again with a new key and its chain goes on: seqs 7 and 8.
+    let path = "/apis/osiriscare.net/v1alpha1/namespaces/clinic-1/appliances/box-1";
+    let mut appliance = fleet.read(path).await;
+    let new_key = Signer::from_seed(&[11; 32]);
+    appliance["spec"]["enrollment"]["publicKey"] = json!(new_key.public_key().to_base64());
+    assert_eq!(fleet.central.put(path, &appliance).await.status, 200);
+    fleet.box1.chain = ChainBuilder::new("box-1", new_key, fleet.box1.chain.head());
+    for n in 6..8 {
+        let body = fleet.box1.next(
+            "web-1",
+            "ssh",
+            Outcome::Pass,
+            start + Duration::minutes(10 * n),
+        );
+        assert_eq!(fleet.post(&token, body).await.status, 201);
+    }
+
+    // The whole chain verifies, each key from its seq, and its head extends the first export's.
     let whole: EvidenceExport = fleet
         .read_as(&format!("/osc/v1/sites/{SITE}/evidence/export"))
         .await;
     assert_eq!(whole.appliances["box-1"].start, None);
-    verify_export(&whole, &key, None).unwrap();
+    let keys: Vec<u64> = whole.appliances["box-1"]
+        .keys
+        .iter()
+        .map(|k| k.from_seq)
+        .collect();
+    assert_eq!(keys, [1, 7]);
+    let proof: ConsistencyProof = fleet.read_as("/osc/v1/log/consistency?from=12&to=14").await;
+    let known = KnownHead {
+        head: &export.tree_head,
+        proof: &proof,
+    };
+    let verified = verify_export(&whole, &key, Some(known)).unwrap();
+    assert_eq!(verified.heads["box-1"].unwrap().seq, 8);
 
     let mut tampered = export.clone();
     let mut envelope: Envelope = serde_json::from_str(&tampered.entries[2].envelope).unwrap();

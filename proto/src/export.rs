@@ -49,10 +49,23 @@ pub struct EvidenceExport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExportedAppliance {
-    /// Its Ed25519 public key, base64 (the enrolled `spec.enrollment.publicKey`).
-    pub public_key: String,
+    /// The keys its exported envelopes are signed with, in chain order: each from its `fromSeq`
+    /// until the next one's (an appliance enrolled again signs with its new key, and its chain
+    /// goes on).
+    pub keys: Vec<ExportedKey>,
     /// The link before its first exported entry, or `None` when the export starts at seq 1.
     pub start: Option<ExportedLink>,
+}
+
+/// A key an appliance signed with, and from which seq on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportedKey {
+    /// The Ed25519 public key, base64: the one central verified the envelopes against when it
+    /// accepted them (the appliance's `spec.enrollment.publicKey` at the time).
+    pub public_key: String,
+    /// The first seq signed with it.
+    pub from_seq: u64,
 }
 
 /// A chain link named by its seq and payload hash.
@@ -164,6 +177,14 @@ pub enum ExportError {
         /// The appliance.
         appliance: String,
     },
+    /// An appliance's keys do not cover its entries in order.
+    #[error("the keys listed for appliance {appliance:?} {problem}")]
+    Keys {
+        /// The appliance.
+        appliance: String,
+        /// What is wrong with them.
+        problem: String,
+    },
     /// An appliance's key is not an Ed25519 public key.
     #[error("the key of appliance {appliance:?}: {source}")]
     Key {
@@ -265,35 +286,95 @@ pub fn verify_export(
     let mut heads = BTreeMap::new();
     for (appliance, envelopes) in per_appliance {
         let listed = &export.appliances[appliance];
-        let key =
-            PublicKey::from_base64(&listed.public_key).map_err(|source| ExportError::Key {
-                appliance: appliance.to_owned(),
-                source,
-            })?;
-        let start = listed.start.map(|link| ChainHead {
+        let mut head = listed.start.map(|link| ChainHead {
             seq: link.seq,
             payload_hash: link.payload_hash,
         });
-        let verified = chain::verify_chain(&envelopes, appliance, &key, start)?;
-        if let Some(foreign) = verified
-            .bundles
-            .iter()
-            .find(|verified| verified.bundle.site_id != export.site)
-        {
-            return Err(ExportError::ForeignSite {
-                appliance: appliance.to_owned(),
-                seq: foreign.bundle.seq,
-                expected: export.site.clone(),
-                found: foreign.bundle.site_id.clone(),
-            });
+        for (offset, envelopes, key) in segments(appliance, listed, &envelopes, head)? {
+            let verified =
+                chain::verify_chain(envelopes, appliance, &key, head).map_err(|mut error| {
+                    error.index += offset;
+                    error
+                })?;
+            if let Some(foreign) = verified
+                .bundles
+                .iter()
+                .find(|verified| verified.bundle.site_id != export.site)
+            {
+                return Err(ExportError::ForeignSite {
+                    appliance: appliance.to_owned(),
+                    seq: foreign.bundle.seq,
+                    expected: export.site.clone(),
+                    found: foreign.bundle.site_id.clone(),
+                });
+            }
+            head = verified.head;
         }
-        heads.insert(appliance.to_owned(), verified.head);
+        heads.insert(appliance.to_owned(), head);
     }
     Ok(VerifiedExport {
         entries: export.entries.len(),
         heads,
         tree_size: head.size,
     })
+}
+
+/// A run of an appliance's envelopes signed with one key: its offset among them, the run, the key.
+type Segment<'a> = (usize, &'a [Envelope], PublicKey);
+
+/// Splits an appliance's envelopes (consecutive seqs after `start`, which the chain check then
+/// confirms) into runs signed by one listed key each.
+fn segments<'a>(
+    appliance: &str,
+    listed: &ExportedAppliance,
+    envelopes: &'a [Envelope],
+    start: Option<ChainHead>,
+) -> Result<Vec<Segment<'a>>, ExportError> {
+    let problem = |problem: String| ExportError::Keys {
+        appliance: appliance.to_owned(),
+        problem,
+    };
+    let first_seq = start.map_or(1, |head| head.seq + 1);
+    if listed
+        .keys
+        .windows(2)
+        .any(|pair| pair[0].from_seq >= pair[1].from_seq)
+    {
+        return Err(problem("are not in increasing fromSeq order".to_owned()));
+    }
+    if listed
+        .keys
+        .first()
+        .is_none_or(|key| key.from_seq > first_seq)
+    {
+        return Err(problem(format!(
+            "do not cover its first exported seq {first_seq}"
+        )));
+    }
+    let mut runs = Vec::new();
+    for (index, key) in listed.keys.iter().enumerate() {
+        let until = listed
+            .keys
+            .get(index + 1)
+            .map_or(u64::MAX, |next| next.from_seq);
+        // Positions of the seqs this key signs, clamped to the envelopes there are.
+        let position = |seq: u64| {
+            usize::try_from(seq.saturating_sub(first_seq))
+                .unwrap_or(usize::MAX)
+                .min(envelopes.len())
+        };
+        let (from, to) = (position(key.from_seq), position(until));
+        if from == to {
+            continue;
+        }
+        let public_key =
+            PublicKey::from_base64(&key.public_key).map_err(|source| ExportError::Key {
+                appliance: appliance.to_owned(),
+                source,
+            })?;
+        runs.push((from, &envelopes[from..to], public_key));
+    }
+    Ok(runs)
 }
 
 #[cfg(test)]
@@ -359,7 +440,10 @@ mod tests {
             appliances: BTreeMap::from([(
                 APPLIANCE.to_owned(),
                 ExportedAppliance {
-                    public_key: appliance_key().public_key().to_base64(),
+                    keys: vec![ExportedKey {
+                        public_key: appliance_key().public_key().to_base64(),
+                        from_seq: 1,
+                    }],
                     start: start.map(|head| ExportedLink {
                         seq: head.seq,
                         payload_hash: head.payload_hash,
@@ -429,7 +513,7 @@ mod tests {
             (
                 "appliance key",
                 Box::new(|e| {
-                    e.appliances.get_mut(APPLIANCE).unwrap().public_key =
+                    e.appliances.get_mut(APPLIANCE).unwrap().keys[0].public_key =
                         log_key().public_key().to_base64()
                 }),
             ),
@@ -485,5 +569,77 @@ mod tests {
         };
         let error = verify_export(&export, &key, Some(known)).unwrap_err();
         assert!(matches!(error, ExportError::Consistency(_)), "{error}");
+    }
+
+    /// An export of exactly `envelopes` (the whole log), listing `keys` as (seed, from seq).
+    fn export_of(envelopes: &[Envelope], keys: &[(u8, u64)]) -> EvidenceExport {
+        let texts: Vec<String> = envelopes
+            .iter()
+            .map(|envelope| serde_json::to_string(envelope).unwrap())
+            .collect();
+        let tree: MerkleTree = texts
+            .iter()
+            .map(|t| merkle::leaf_hash(t.as_bytes()))
+            .collect();
+        let size = tree.len();
+        EvidenceExport {
+            version: EXPORT_VERSION,
+            site: SITE.into(),
+            since: None,
+            until: None,
+            tree_head: SignedTreeHead::sign(
+                size,
+                tree.root(),
+                sample_bundle().timestamp_end,
+                &log_key(),
+            ),
+            appliances: BTreeMap::from([(
+                APPLIANCE.to_owned(),
+                ExportedAppliance {
+                    keys: keys
+                        .iter()
+                        .map(|&(seed, from_seq)| ExportedKey {
+                            public_key: Signer::from_seed(&[seed; 32]).public_key().to_base64(),
+                            from_seq,
+                        })
+                        .collect(),
+                    start: None,
+                },
+            )]),
+            entries: texts
+                .into_iter()
+                .enumerate()
+                .map(|(index, envelope)| ExportedEntry {
+                    appliance: APPLIANCE.into(),
+                    envelope,
+                    inclusion: tree.inclusion_proof(index as u64, size).unwrap(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_chain_that_changes_keys_verifies_with_each_key_from_its_seq() {
+        // Seqs 1-3 signed with key 5; the appliance is enrolled again and signs 4-6 with key 6.
+        let mut old = ChainBuilder::new(APPLIANCE, Signer::from_seed(&[5; 32]), None);
+        let bundle = |n: usize| crate::evidence::Bundle {
+            bundle_id: format!("bundle-{n}"),
+            ..sample_bundle()
+        };
+        let mut envelopes: Vec<Envelope> = (0..3).map(|n| old.append(bundle(n)).unwrap()).collect();
+        let mut new = ChainBuilder::new(APPLIANCE, Signer::from_seed(&[6; 32]), old.head());
+        envelopes.extend((3..6).map(|n| new.append(bundle(n)).unwrap()));
+
+        let verified = verify(&export_of(&envelopes, &[(5, 1), (6, 4)])).unwrap();
+        assert_eq!(verified.heads[APPLIANCE], new.head());
+        for (keys, why) in [
+            (&[(5, 1)][..], "the new key is missing"),
+            (&[(5, 1), (6, 5)][..], "the new key starts a seq too late"),
+            (&[(5, 1), (6, 3)][..], "the new key starts a seq too early"),
+            (&[(6, 4), (5, 1)][..], "keys out of order"),
+            (&[(5, 2), (6, 4)][..], "no key for seq 1"),
+        ] {
+            assert!(verify(&export_of(&envelopes, keys)).is_err(), "{why}");
+        }
     }
 }

@@ -16,7 +16,9 @@ INSERT INTO evidence_log (id, size) VALUES (1, 0);
 
 -- One row per accepted envelope. `envelope` is the exact JSON text stored and exported; the
 -- Merkle leaf is SHA-256(0x00 || envelope), kept in `leaf_hash` (hex) so that the tree is rebuilt
--- at start without rehashing every envelope. The query columns are copies of bundle fields.
+-- at start without rehashing every envelope. `public_key` is the appliance key the signature was
+-- verified against (base64), so exports stay verifiable after the appliance is enrolled again.
+-- The query columns are copies of bundle fields.
 CREATE TABLE evidence (
     log_index INTEGER PRIMARY KEY,
     site TEXT NOT NULL,
@@ -25,6 +27,7 @@ CREATE TABLE evidence (
     bundle_id TEXT NOT NULL UNIQUE,
     payload_hash TEXT NOT NULL,
     leaf_hash TEXT NOT NULL,
+    public_key TEXT NOT NULL,
     host TEXT NOT NULL,
     runbook TEXT NOT NULL,
     outcome TEXT NOT NULL,

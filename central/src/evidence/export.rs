@@ -7,12 +7,11 @@ use chrono::{DateTime, Utc};
 use osc_proto::dsse::Envelope;
 use osc_proto::evidence::Sha256Digest;
 use osc_proto::export::{
-    EXPORT_VERSION, EvidenceExport, ExportedAppliance, ExportedEntry, ExportedLink,
+    EXPORT_VERSION, EvidenceExport, ExportedAppliance, ExportedEntry, ExportedKey, ExportedLink,
 };
 
-use super::submission::{self, Submitter};
 use super::{EvidenceLog, LogError};
-use crate::store::{EvidenceFilter, EvidenceRecord, ObjectKey, StoreError};
+use crate::store::{EvidenceFilter, EvidenceRecord, StoreError};
 
 impl EvidenceLog {
     /// The export of `site`'s evidence whose reconciles ended in `[since, until)`, against a tree
@@ -20,7 +19,8 @@ impl EvidenceLog {
     ///
     /// Each appliance's entries form one unbroken run: when an appliance's clock stepped back, a
     /// chain's timestamps are not in seq order, so every seq between the first and last one in the
-    /// range is exported, whatever its time. The link before the run is named as its start.
+    /// range is exported, whatever its time. The link before the run is named as its start, and
+    /// the keys are those each envelope was verified against when it arrived.
     pub async fn export(
         &self,
         site: &str,
@@ -63,28 +63,15 @@ impl EvidenceLog {
                 }
                 None => None,
             };
-            let object = match store
-                .get(&ObjectKey::namespaced("appliances", site, &appliance))
-                .await
-            {
-                Err(StoreError::NotFound { .. }) => serde_json::Value::Null,
-                other => other?,
-            };
-            let key = submission::enrolled_key(
-                &object,
-                Submitter {
-                    site,
-                    appliance: &appliance,
-                },
-            )?;
+            let run = store.list_evidence(&chain((first, last))).await?.items;
             appliances.insert(
                 appliance.clone(),
                 ExportedAppliance {
-                    public_key: key.to_base64(),
+                    keys: keys_of(&run),
                     start,
                 },
             );
-            entries.extend(store.list_evidence(&chain((first, last))).await?.items);
+            entries.extend(run);
         }
         entries.sort_by_key(|record| record.log_index);
         let tree_size = head.size;
@@ -112,6 +99,25 @@ impl EvidenceLog {
             entries,
         })
     }
+}
+
+/// The keys a run of one appliance's chain (in seq order) was verified against, each from the
+/// first seq it signed: read from the rows, so a run stays verifiable after the appliance is
+/// enrolled again with another key.
+fn keys_of(run: &[EvidenceRecord]) -> Vec<ExportedKey> {
+    let mut keys: Vec<ExportedKey> = Vec::new();
+    for record in run {
+        if keys
+            .last()
+            .is_none_or(|key| key.public_key != record.public_key)
+        {
+            keys.push(ExportedKey {
+                public_key: record.public_key.clone(),
+                from_seq: record.seq,
+            });
+        }
+    }
+    keys
 }
 
 /// The chain link of the stored record at `seq` (which must exist below a stored later seq).

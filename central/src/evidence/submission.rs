@@ -202,5 +202,6 @@ pub fn check(
         // The canonical re-encoding: standard base64, no stray whitespace, so the stored bytes
         // (the Merkle leaf) do not depend on how the appliance formatted its JSON.
         envelope: serde_json::to_string(&envelope).unwrap_or_default(),
+        public_key: key.to_base64(),
     })
 }

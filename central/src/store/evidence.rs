@@ -44,6 +44,8 @@ pub struct NewEvidence {
     pub timestamp_end: DateTime<Utc>,
     /// The envelope as stored and exported: its Merkle leaf is the hash of exactly these bytes.
     pub envelope: String,
+    /// The appliance key (base64) its signature was verified against.
+    pub public_key: String,
 }
 
 impl NewEvidence {
@@ -133,6 +135,8 @@ pub struct EvidenceRecord {
     pub received_at: DateTime<Utc>,
     /// The stored envelope's JSON text: the Merkle leaf's data.
     pub envelope: String,
+    /// The appliance key (base64) its signature was verified against.
+    pub public_key: String,
 }
 
 /// Which envelopes [`Store::list_evidence`] returns; every filter left at its default matches all.
@@ -194,7 +198,7 @@ pub struct EvidenceAlert {
 
 /// The columns of an [`EvidenceRecord`], in the order [`record`] reads them.
 const RECORD_COLUMNS: &str = "log_index, site, appliance, seq, bundle_id, host, runbook, outcome, \
-                              timestamp_end_ms, received_at_ms, envelope";
+                              timestamp_end_ms, received_at_ms, envelope, public_key";
 
 /// How many leaf hashes one query reads while the tree catches up, so that a start with a
 /// million entries does not hold them all as rows at once.
@@ -501,8 +505,9 @@ async fn append_one(
             let leaf = osc_proto::merkle::leaf_hash(entry.envelope.as_bytes());
             sqlx::query(
                 "INSERT INTO evidence (log_index, site, appliance, seq, bundle_id, payload_hash, \
-                 leaf_hash, host, runbook, outcome, timestamp_end_ms, received_at_ms, envelope) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 leaf_hash, host, runbook, outcome, timestamp_end_ms, received_at_ms, envelope, \
+                 public_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(size)
             .bind(&entry.site)
@@ -517,6 +522,7 @@ async fn append_one(
             .bind(entry.timestamp_end.timestamp_millis())
             .bind(received_at)
             .bind(&entry.envelope)
+            .bind(&entry.public_key)
             .execute(&mut *tx)
             .await
             .context(operation)?;
@@ -607,6 +613,7 @@ fn record(row: &sqlx::any::AnyRow) -> Result<EvidenceRecord, StoreError> {
             timestamp_end: from_ms(row.try_get(8)?),
             received_at: from_ms(row.try_get(9)?),
             envelope: row.try_get(10)?,
+            public_key: row.try_get(11)?,
         })
     };
     read().context(|| "reading an evidence row".to_owned())

@@ -34,6 +34,7 @@ fn entry(site: &str, appliance: &str, seq: u64, prev: Sha256Digest, variant: &st
         .into(),
         timestamp_end: start + Duration::minutes(i64::try_from(seq).unwrap()),
         envelope: format!("{{\"payload\":\"{payload}\"}}"),
+        public_key: format!("key-of-{appliance}"),
     }
 }
 
