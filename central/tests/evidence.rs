@@ -90,6 +90,22 @@ impl Appliance {
     }
 }
 
+impl Appliance {
+    /// Posts the next link (runbook `ssh`) to `central` and expects it appended; its log index.
+    async fn append(
+        &mut self,
+        central: &TestCentral,
+        host: &str,
+        outcome: Outcome,
+        end: DateTime<Utc>,
+    ) -> u64 {
+        let body = self.next(host, "ssh", outcome, end);
+        let reply = post(central, &self.token, body).await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        log_index(&reply)
+    }
+}
+
 impl Fleet {
     async fn start(backend: Backend) -> Self {
         let central = TestCentral::start(backend).await;
@@ -108,15 +124,7 @@ impl Fleet {
 
     /// Posts `body` as the holder of `token`.
     async fn post(&self, token: &str, body: Vec<u8>) -> Reply {
-        self.central
-            .send_as(
-                token,
-                Method::POST,
-                "/osc/v1/evidence",
-                None,
-                Some(("application/json", body)),
-            )
-            .await
+        post(&self.central, token, body).await
     }
 
     /// GETs `path` as the admin, expecting 200.
@@ -142,6 +150,19 @@ impl Fleet {
         let list = self.read(&format!("/osc/v1/sites/{SITE}/evidence")).await;
         list["items"].as_array().unwrap().clone()
     }
+}
+
+/// Posts `body` to `central` as the holder of `token`.
+async fn post(central: &TestCentral, token: &str, body: Vec<u8>) -> Reply {
+    central
+        .send_as(
+            token,
+            Method::POST,
+            "/osc/v1/evidence",
+            None,
+            Some(("application/json", body)),
+        )
+        .await
 }
 
 /// A complete, valid bundle of `site` (chain fields are the builder's).
@@ -443,21 +464,20 @@ async fn bad_envelopes_are_refused_and_leave_the_chain_intact(backend: Backend) 
 async fn queries_page_and_filter_and_hide_other_partners_sites() {
     let mut fleet = Fleet::start(Backend::Sqlite).await;
     let start = Utc::now() - Duration::hours(1);
-    let token = fleet.box1.token.clone();
     for n in 0..7 {
         let (host, outcome) = if n % 2 == 0 {
             ("web-1", Outcome::Pass)
         } else {
             ("web-2", Outcome::Failed)
         };
-        let body = fleet
-            .box1
-            .next(host, "ssh", outcome, start + Duration::minutes(n));
-        assert_eq!(fleet.post(&token, body).await.status, 201);
+        let end = start + Duration::minutes(n);
+        fleet.box1.append(&fleet.central, host, outcome, end).await;
     }
-    let body = fleet.box2.next("pc-1", "ssh", Outcome::Pass, start);
+    fleet
+        .box2
+        .append(&fleet.central, "pc-1", Outcome::Pass, start)
+        .await;
     let box2_token = fleet.box2.token.clone();
-    assert_eq!(fleet.post(&box2_token, body).await.status, 201);
 
     let seqs = |list: &Value| -> Vec<u64> {
         list["items"]
@@ -568,19 +588,18 @@ async fn queries_page_and_filter_and_hide_other_partners_sites() {
 async fn an_export_verifies_offline_and_tampering_is_caught() {
     let mut fleet = Fleet::start(Backend::Sqlite).await;
     let start = Utc::now() - Duration::hours(3);
-    let token = fleet.box1.token.clone();
+    let every_ten = |n: i64| start + Duration::minutes(10 * n);
     for n in 0..6 {
-        let body = fleet.box1.next(
-            "web-1",
-            "ssh",
-            Outcome::Pass,
-            start + Duration::minutes(10 * n),
-        );
-        assert_eq!(fleet.post(&token, body).await.status, 201);
+        let central = &fleet.central;
+        fleet
+            .box1
+            .append(central, "web-1", Outcome::Pass, every_ten(n))
+            .await;
         // Another site's entries interleave in the log.
-        let body = fleet.box2.next("pc-1", "ssh", Outcome::Pass, start);
-        let box2_token = fleet.box2.token.clone();
-        assert_eq!(fleet.post(&box2_token, body).await.status, 201);
+        fleet
+            .box2
+            .append(central, "pc-1", Outcome::Pass, start)
+            .await;
     }
     let key = fleet.log_key().await;
     let since = (start + Duration::minutes(15)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -606,13 +625,11 @@ async fn an_export_verifies_offline_and_tampering_is_caught() {
     assert_eq!(fleet.central.put(path, &appliance).await.status, 200);
     fleet.box1.chain = ChainBuilder::new("box-1", new_key, fleet.box1.chain.head());
     for n in 6..8 {
-        let body = fleet.box1.next(
-            "web-1",
-            "ssh",
-            Outcome::Pass,
-            start + Duration::minutes(10 * n),
-        );
-        assert_eq!(fleet.post(&token, body).await.status, 201);
+        let central = &fleet.central;
+        fleet
+            .box1
+            .append(central, "web-1", Outcome::Pass, every_ten(n))
+            .await;
     }
 
     // The whole chain verifies, each key from its seq, and its head extends the first export's.
@@ -662,7 +679,6 @@ async fn an_export_verifies_offline_and_tampering_is_caught() {
 #[tokio::test]
 async fn compliance_at_a_past_moment_is_recomputed_from_the_log() {
     let mut fleet = Fleet::start(Backend::Sqlite).await;
-    let token = fleet.box1.token.clone();
     // Whole seconds, so that `at` written with milliseconds is exactly a result's end.
     let t1 = (Utc::now() - Duration::hours(3)).trunc_subsecs(0);
     let (t2, t3) = (t1 + Duration::minutes(5), t1 + Duration::minutes(10));
@@ -672,8 +688,7 @@ async fn compliance_at_a_past_moment_is_recomputed_from_the_log() {
         ("web-1", Outcome::Healed, t3),
         ("web-2", Outcome::Pass, t3),
     ] {
-        let body = fleet.box1.next(host, "ssh", outcome, at);
-        assert_eq!(fleet.post(&token, body).await.status, 201);
+        fleet.box1.append(&fleet.central, host, outcome, at).await;
     }
     let score_at = |at: DateTime<Utc>| {
         let path = format!(

@@ -425,40 +425,11 @@ mod tests {
                 entries.push((index, text));
             }
         }
-        let size = tree.len();
-        let export = EvidenceExport {
-            version: EXPORT_VERSION,
-            site: SITE.into(),
-            since: None,
-            until: None,
-            tree_head: SignedTreeHead::sign(
-                size,
-                tree.root(),
-                sample_bundle().timestamp_end,
-                &log_key(),
-            ),
-            appliances: BTreeMap::from([(
-                APPLIANCE.to_owned(),
-                ExportedAppliance {
-                    keys: vec![ExportedKey {
-                        public_key: appliance_key().public_key().to_base64(),
-                        from_seq: 1,
-                    }],
-                    start: start.map(|head| ExportedLink {
-                        seq: head.seq,
-                        payload_hash: head.payload_hash,
-                    }),
-                },
-            )]),
-            entries: entries
-                .into_iter()
-                .map(|(index, envelope)| ExportedEntry {
-                    appliance: APPLIANCE.into(),
-                    envelope,
-                    inclusion: tree.inclusion_proof(index, size).unwrap(),
-                })
-                .collect(),
-        };
+        let keys = vec![ExportedKey {
+            public_key: appliance_key().public_key().to_base64(),
+            from_seq: 1,
+        }];
+        let export = assemble(&tree, entries, keys, start);
         (export, tree)
     }
 
@@ -581,6 +552,25 @@ mod tests {
             .iter()
             .map(|t| merkle::leaf_hash(t.as_bytes()))
             .collect();
+        let keys = keys
+            .iter()
+            .map(|&(seed, from_seq)| ExportedKey {
+                public_key: Signer::from_seed(&[seed; 32]).public_key().to_base64(),
+                from_seq,
+            })
+            .collect();
+        let entries = (0..).zip(texts).collect();
+        assemble(&tree, entries, keys, None)
+    }
+
+    /// An export of [`APPLIANCE`]'s `entries` (log index, envelope text) in `tree`, as central
+    /// writes one.
+    fn assemble(
+        tree: &MerkleTree,
+        entries: Vec<(u64, String)>,
+        keys: Vec<ExportedKey>,
+        start: Option<ChainHead>,
+    ) -> EvidenceExport {
         let size = tree.len();
         EvidenceExport {
             version: EXPORT_VERSION,
@@ -596,23 +586,19 @@ mod tests {
             appliances: BTreeMap::from([(
                 APPLIANCE.to_owned(),
                 ExportedAppliance {
-                    keys: keys
-                        .iter()
-                        .map(|&(seed, from_seq)| ExportedKey {
-                            public_key: Signer::from_seed(&[seed; 32]).public_key().to_base64(),
-                            from_seq,
-                        })
-                        .collect(),
-                    start: None,
+                    keys,
+                    start: start.map(|head| ExportedLink {
+                        seq: head.seq,
+                        payload_hash: head.payload_hash,
+                    }),
                 },
             )]),
-            entries: texts
+            entries: entries
                 .into_iter()
-                .enumerate()
                 .map(|(index, envelope)| ExportedEntry {
                     appliance: APPLIANCE.into(),
                     envelope,
-                    inclusion: tree.inclusion_proof(index as u64, size).unwrap(),
+                    inclusion: tree.inclusion_proof(index, size).unwrap(),
                 })
                 .collect(),
         }

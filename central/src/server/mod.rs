@@ -49,10 +49,10 @@ use tower::ServiceExt;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::{Config, ConfigError, Database, Limits, SQLITE_FILE, Transport};
+use crate::evidence::EvidenceLog;
 use crate::metrics::{self, Metrics};
 use crate::seed::{self, SeedError};
 use crate::store::{Store, StoreError, StoreOptions};
-use crate::evidence::EvidenceLog;
 use crate::tls::{self, TlsError};
 
 use self::request_info::is_watch;
