@@ -36,6 +36,8 @@ CREATE TABLE evidence (
     envelope TEXT NOT NULL,
     UNIQUE (site, appliance, seq)
 );
+-- Queries and exports are per site: paging in log order, and time ranges.
+CREATE INDEX evidence_by_site ON evidence (site, log_index);
 CREATE INDEX evidence_by_site_time ON evidence (site, timestamp_end_ms);
 
 -- One row per refused fork: different bytes under a seq or bundle id already stored.

@@ -196,6 +196,14 @@ pub struct EvidenceAlert {
     pub created_at: DateTime<Utc>,
 }
 
+/// A value bound to a query whose conditions depend on a filter.
+enum Arg {
+    /// An integer column's value.
+    Int(i64),
+    /// A text column's value.
+    Text(String),
+}
+
 /// The columns of an [`EvidenceRecord`], in the order [`record`] reads them.
 const RECORD_COLUMNS: &str = "log_index, site, appliance, seq, bundle_id, host, runbook, outcome, \
                               timestamp_end_ms, received_at_ms, envelope, public_key";
@@ -303,37 +311,57 @@ impl Store {
     /// The envelopes that match `filter`, in log order, one page at a time.
     pub async fn list_evidence(&self, filter: &EvidenceFilter) -> Result<EvidencePage, StoreError> {
         let operation = || "listing evidence".to_owned();
-        let text = |value: &Option<String>| value.clone().unwrap_or_default();
-        let ms =
-            |time: Option<DateTime<Utc>>, default| time.map_or(default, |t| t.timestamp_millis());
+        // Only the conditions the filter sets, so that the planner can use the indexes on
+        // (site, log_index), (site, timestamp_end_ms) and (site, appliance, seq).
+        let mut conditions = vec!["log_index > $1".to_owned()];
+        let mut args = vec![Arg::Int(filter.after.map_or(-1, to_i64))];
+        let mut add = |condition: &str, arg: Arg| {
+            args.push(arg);
+            conditions.push(format!("{condition} ${}", args.len()));
+        };
+        let texts = [
+            ("site =", &filter.site),
+            ("host =", &filter.host),
+            ("runbook =", &filter.runbook),
+            ("outcome =", &filter.outcome),
+            ("appliance =", &filter.appliance),
+        ];
+        for (condition, value) in texts {
+            if let Some(value) = value {
+                add(condition, Arg::Text(value.clone()));
+            }
+        }
+        if let Some(since) = filter.since {
+            add("timestamp_end_ms >=", Arg::Int(since.timestamp_millis()));
+        }
+        if let Some(until) = filter.until {
+            add("timestamp_end_ms <", Arg::Int(until.timestamp_millis()));
+        }
+        if let Some((from, to)) = filter.seqs {
+            add("seq >=", Arg::Int(to_i64(from)));
+            add("seq <=", Arg::Int(to_i64(to)));
+        }
         // One more than asked tells whether another page follows.
-        let fetch = filter
-            .limit
-            .map_or(i64::MAX, |limit| to_i64(limit.saturating_add(1)));
+        args.push(Arg::Int(
+            filter
+                .limit
+                .map_or(i64::MAX, |limit| to_i64(limit.saturating_add(1))),
+        ));
         let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM evidence WHERE log_index > $1 \
-             AND ($2 = '' OR site = $2) AND ($3 = '' OR host = $3) \
-             AND ($4 = '' OR runbook = $4) AND ($5 = '' OR outcome = $5) \
-             AND timestamp_end_ms >= $6 AND timestamp_end_ms < $7 \
-             AND ($8 = '' OR appliance = $8) AND seq >= $9 AND seq <= $10 \
-             ORDER BY log_index LIMIT $11"
+            "SELECT {RECORD_COLUMNS} FROM evidence WHERE {} ORDER BY log_index LIMIT ${}",
+            conditions.join(" AND "),
+            args.len()
         );
+        let query =
+            args.into_iter().fold(
+                sqlx::query(sqlx::AssertSqlSafe(sql)),
+                |query, arg| match arg {
+                    Arg::Int(value) => query.bind(value),
+                    Arg::Text(value) => query.bind(value),
+                },
+            );
         let mut connection = Lease::acquire(&self.inner.reads).await.context(operation)?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(filter.after.map_or(-1, to_i64))
-            .bind(text(&filter.site))
-            .bind(text(&filter.host))
-            .bind(text(&filter.runbook))
-            .bind(text(&filter.outcome))
-            .bind(ms(filter.since, i64::MIN))
-            .bind(ms(filter.until, i64::MAX))
-            .bind(text(&filter.appliance))
-            .bind(filter.seqs.map_or(0, |(from, _)| to_i64(from)))
-            .bind(filter.seqs.map_or(i64::MAX, |(_, to)| to_i64(to)))
-            .bind(fetch)
-            .fetch_all(&mut *connection)
-            .await
-            .context(operation)?;
+        let rows = query.fetch_all(&mut *connection).await.context(operation)?;
         connection.release();
         let mut items = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
         let more_after = match filter.limit {
