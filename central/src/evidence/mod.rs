@@ -270,7 +270,9 @@ async fn write_batches(shared: Arc<Shared>, mut jobs: mpsc::Receiver<Job>) {
                 .any(|o| matches!(o, Ingested::Appended { .. }))
             && let Err(error) = shared.catch_up().await
         {
-            // The entries are committed; the next catch-up (any read of the tree) adds them.
+            // The entries are committed and the next catch-up (any read of the tree) adds them,
+            // but "appended" promises they are in the tree: answer the failure instead, and the
+            // appliance's retry is answered as a duplicate with its index.
             tracing::warn!(%error, "the evidence tree could not catch up after a commit");
             if let LogError::Store(error) = error {
                 result = Err(Arc::new(error));
