@@ -17,6 +17,7 @@
 
 mod discovery;
 mod error;
+mod evidence;
 mod filter;
 mod objects;
 mod openapi;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub auth: Auth,
     /// Where every mutating request is recorded.
     pub audit: AuditWriter,
+    /// The evidence log and its Merkle tree.
+    pub evidence: crate::evidence::EvidenceLog,
     /// The PEM of the private CA that central's certificate comes from, handed to enrolling
     /// appliances to pin (`None` with certificates from files, or plain HTTP).
     pub ca_certificate: Option<Arc<str>>,
@@ -83,6 +86,7 @@ impl AppState {
         Self {
             auth: Auth::new(services.store.clone()),
             audit: auth::audit_writer(services.store.clone()),
+            evidence: services.evidence,
             store: services.store,
             metrics: services.metrics,
             stopping: services.stopping,
@@ -128,6 +132,7 @@ pub fn app(state: AppState) -> Router {
             get(openapi::group_version),
         )
         .merge(auth::routes())
+        .merge(evidence::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -36,7 +36,7 @@ pub fn public_routes() -> Router<AppState> {
 }
 
 /// 403 unless the caller is an admin.
-fn require_admin(principal: &Principal, what: &str) -> Result<(), ApiError> {
+pub(crate) fn require_admin(principal: &Principal, what: &str) -> Result<(), ApiError> {
     if principal.is_admin() {
         return Ok(());
     }
