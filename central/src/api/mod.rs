@@ -96,9 +96,14 @@ impl AppState {
     }
 
     /// Reports the number of stored objects per kind to `osc_store_objects`. Best effort: a
-    /// failure is logged and the gauges keep their last values.
+    /// failure is logged and the gauges keep their last values, and a count that raced a local
+    /// create or delete is dropped (regression: such a count used to undo the write's move).
     pub async fn refresh_metrics(&self) {
+        let moves = self.metrics.store_object_moves();
         match self.store.stats().await {
+            // A create or delete here moved the gauges while the count was read; the count may
+            // not include it, so it waits for the next round rather than undo it.
+            Ok(_) if self.metrics.store_object_moves() != moves => {}
             Ok(counts) => {
                 for kind in Kind::ALL {
                     let count = counts.objects.get(kind.plural()).copied().unwrap_or(0);
