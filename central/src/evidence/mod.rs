@@ -10,9 +10,9 @@
 //!   also how a PostgreSQL replica learns of entries another replica appended); and the log's
 //!   Ed25519 key in the data folder.
 //!
-//! Why group commit: one SQLite write transaction costs about a millisecond (the WAL sync), so
-//! one per envelope caps ingestion near 1,000/s; a batch of every envelope that arrived while the
-//! previous transaction ran costs one sync for all of them.
+//! Why group commit ([`crate::batch::Batcher`]): one SQLite write transaction costs about a
+//! millisecond (the WAL sync), so one per envelope caps ingestion near 1,000/s; a batch of every
+//! envelope that arrived while the previous transaction ran costs one sync for all of them.
 
 mod export;
 mod history;
@@ -28,8 +28,8 @@ use osc_proto::dsse::{DsseError, PublicKey, Signer};
 use osc_proto::merkle::{
     ConsistencyProof, InclusionProof, MerkleError, MerkleTree, SignedTreeHead,
 };
-use tokio::sync::{mpsc, oneshot};
 
+use crate::batch::Batcher;
 use crate::store::{Ingested, NewEvidence, ObjectKey, Store, StoreError};
 
 use self::submission::{SubmissionError, Submitter};
@@ -49,7 +49,7 @@ pub struct EvidenceLog {
     /// What the clones and the writer task share.
     shared: Arc<Shared>,
     /// Submissions for the writer task, which ends when every clone is dropped.
-    submit: mpsc::Sender<Job>,
+    submit: Batcher<NewEvidence, Answer>,
 }
 
 /// The state the writer task and the readers share.
@@ -64,13 +64,9 @@ struct Shared {
     catching_up: tokio::sync::Mutex<()>,
 }
 
-/// One submission waiting for the writer.
-struct Job {
-    /// The checked envelope.
-    entry: NewEvidence,
-    /// Where its answer goes.
-    answer: oneshot::Sender<Result<Ingested, Arc<StoreError>>>,
-}
+/// What the writer answers each submission: what became of it, or the store failure that failed
+/// its whole batch.
+type Answer = Result<Ingested, Arc<StoreError>>;
 
 /// Why the log could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -132,8 +128,10 @@ impl EvidenceLog {
             tree: RwLock::new(MerkleTree::new()),
             catching_up: tokio::sync::Mutex::new(()),
         });
-        let (submit, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(Arc::clone(&shared), jobs));
+        let writer = Arc::clone(&shared);
+        let submit = Batcher::start(QUEUE, MAX_BATCH, move |entries| {
+            write_batch(Arc::clone(&writer), entries)
+        });
         let loading = Arc::clone(&shared);
         tokio::spawn(async move {
             if let Err(error) = loading.catch_up().await {
@@ -168,14 +166,10 @@ impl EvidenceLog {
     /// Appends a checked envelope (or finds it a duplicate or refuses it), together with the
     /// envelopes other callers submit meanwhile. When it answers, an appended entry is in the tree.
     pub async fn submit(&self, entry: NewEvidence) -> Result<Ingested, LogError> {
-        let (answer, answered) = oneshot::channel();
         self.submit
-            .send(Job { entry, answer })
+            .submit(entry)
             .await
-            .map_err(|_| LogError::Stopped)?;
-        answered
-            .await
-            .map_err(|_| LogError::Stopped)?
+            .ok_or(LogError::Stopped)?
             .map_err(LogError::Batch)
     }
 
@@ -253,41 +247,40 @@ impl Shared {
     }
 }
 
-/// The writer task: takes every submission waiting, appends them in one transaction, answers
-/// each, and brings the tree up to date before the next batch.
-async fn write_batches(shared: Arc<Shared>, mut jobs: mpsc::Receiver<Job>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let entries: Vec<NewEvidence> = batch.iter().map(|job| job.entry.clone()).collect();
-        let mut result = shared
-            .store
-            .append_evidence(&entries)
-            .await
-            .map_err(Arc::new);
-        if let Ok(outcomes) = &result
-            && outcomes
-                .iter()
-                .any(|o| matches!(o, Ingested::Appended { .. }))
-            && let Err(error) = shared.catch_up().await
-        {
-            // The entries are committed and the next catch-up (any read of the tree) adds them,
-            // but "appended" promises they are in the tree: answer the failure instead, and the
-            // appliance's retry is answered as a duplicate with its index.
-            tracing::warn!(%error, "the evidence tree could not catch up after a commit");
-            if let LogError::Store(error) = error {
-                result = Err(Arc::new(error));
-            }
+/// Writes one group commit: appends `entries` in one transaction, brings the tree up to date,
+/// and answers each entry.
+async fn write_batch(shared: Arc<Shared>, entries: Vec<NewEvidence>) -> Vec<Answer> {
+    let mut result = shared
+        .store
+        .append_evidence(&entries)
+        .await
+        .map_err(Arc::new);
+    if let Ok(outcomes) = &result
+        && outcomes
+            .iter()
+            .any(|o| matches!(o, Ingested::Appended { .. }))
+        && let Err(error) = shared.catch_up().await
+    {
+        // The entries are committed and the next catch-up (any read of the tree) adds them,
+        // but "appended" promises they are in the tree: answer the failure instead, and the
+        // appliance's retry is answered as a duplicate with its index.
+        tracing::warn!(%error, "the evidence tree could not catch up after a commit");
+        if let LogError::Store(error) = error {
+            result = Err(Arc::new(error));
         }
-        for (index, job) in batch.drain(..).enumerate() {
+    }
+    entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
             let answer = match &result {
                 Ok(outcomes) => Ok(outcomes[index]),
                 Err(error) => Err(Arc::clone(error)),
             };
-            log_refusal(&job.entry, answer.as_ref().ok());
-            // A caller that went away no longer needs its answer.
-            let _ = job.answer.send(answer);
-        }
-    }
+            log_refusal(entry, answer.as_ref().ok());
+            answer
+        })
+        .collect()
 }
 
 /// Logs a fork without the payload's contents: who, which seq and bundle, and the hashes.
