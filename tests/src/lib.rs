@@ -3,5 +3,10 @@
 //! # Layout
 //! - [`bench`]: the API load benchmark behind `api-bench`: a real Central Command in-process,
 //!   driven over HTTP on loopback, next to a bare axum handler doing the same database write.
+//! - [`host`]: test hosts, a real sshd in its own network, mount and PID namespaces, and the SSH
+//!   client that reaches it.
+//! - [`runbook`]: runbooks of the library in `desired-state/`, run step by step on a test host.
 
 pub mod bench;
+pub mod host;
+pub mod runbook;

@@ -1,0 +1,28 @@
+# Runs as PID 1 of a test host's fresh mount and PID namespaces (see host.rs), then becomes its sshd.
+# $1: the host's temporary directory (keys; overlay upper and work directories), $2: the login user.
+set -eu
+dir=$1 user=$2
+
+# /etc and /var: the machine's files, with the host's changes kept in its own directory.
+for tree in etc var; do
+  mkdir -p "$dir/$tree-upper" "$dir/$tree-work"
+  mount -t overlay "osc-$tree" -o "lowerdir=/$tree,upperdir=$dir/$tree-upper,workdir=$dir/$tree-work" "/$tree"
+done
+mount -t tmpfs -o mode=0755 osc-run /run
+mkdir -m 0755 /run/sshd /run/osc-test-host
+cp "$dir/host_key" "$dir/client_key.pub" /run/osc-test-host/
+mv /run/osc-test-host/client_key.pub /run/osc-test-host/authorized_keys
+chmod 0644 /run/osc-test-host/authorized_keys
+# /tmp last: the host's directory lives under the machine's /tmp, which this hides.
+mount -t tmpfs -o mode=1777 osc-tmp /tmp
+
+# The appliance's login: a passwordless sudoer with a key ("*" is no password, not a locked account).
+useradd --system --no-create-home --home-dir / --shell /bin/sh "$user"
+usermod -p '*' "$user"
+printf '%s ALL=(root) NOPASSWD: ALL\n' "$user" >"/etc/sudoers.d/osc-test-host"
+chmod 0440 /etc/sudoers.d/osc-test-host
+
+exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config -o Port=22 \
+  -o HostKey=/run/osc-test-host/host_key \
+  -o AuthorizedKeysFile=/run/osc-test-host/authorized_keys \
+  -o PidFile=/run/sshd.pid
