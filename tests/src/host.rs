@@ -10,7 +10,8 @@
 //! - a mount and PID namespace (`unshare --mount --pid --fork --mount-proc`) in which `/etc` and `/var`
 //!   are overlays over the machine's own (writes land in the host's temporary directory, so a runbook
 //!   may rename files into `/etc` as it does on a real machine, which a bind mount of single files would
-//!   refuse), `/run` and `/tmp` are fresh tmpfs, and `/proc` shows only the host's processes;
+//!   refuse), `/run` and `/tmp` are fresh tmpfs, `/dev` is a tmpfs with the few devices a shell needs
+//!   (so `/dev/log` and friends are the host's own), and `/proc` shows only the host's processes;
 //! - Debian's `sshd`, PID 1 of that PID namespace, reading the host's `/etc/ssh/sshd_config` (so what a
 //!   runbook writes under `/etc/ssh` governs the very sshd the test talks to), with only its port, host
 //!   key, authorized keys file and pid file given on the command line.
@@ -29,8 +30,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -79,7 +82,7 @@ pub enum HostError {
         source: std::io::Error,
     },
     /// Every network namespace slot is taken (leftovers of killed test runs: `ip netns list`).
-    #[error("no free test host slot: osc-h0 … osc-h{} all exist; remove stale ones with `ip netns del`", SLOTS - 1)]
+    #[error("no free test host slot: osc-h0 … osc-h{} are all taken; remove stale ones with `ip netns del`", SLOTS - 1)]
     NoFreeSlot,
     /// sshd exited before it listened.
     #[error("sshd did not start on test host {name}; its output:\n{log}")]
@@ -105,8 +108,8 @@ pub struct TestHost {
     /// sshd, PID 1 of the host's PID namespace, as the root namespace numbers it; `exec` enters its
     /// namespaces.
     init_pid: u32,
-    /// sshd's log (`-e`), kept for failure messages.
-    log: Arc<Mutex<String>>,
+    /// sshd's log (`-e`), kept for failure messages, and a signal for each line added.
+    log: Arc<(Mutex<String>, Condvar)>,
     // Fields drop in declaration order: processes first, then files, then the network namespace.
     /// Kills the host's processes when dropped.
     _processes: ProcessGuard,
@@ -148,17 +151,12 @@ impl TestHost {
             )?;
         }
 
-        let slot = reserve_slot()?;
-        let name = format!("osc-h{slot}");
-        // From here on, dropping `network` removes the namespace (and with it the veth pair).
-        let network = NetworkGuard(name.clone());
+        let (slot, network) = reserve_slot()?;
+        let name = network.0.clone();
         let base = u32::from(Ipv4Addr::new(10, 231, 0, 0)) + slot * 4;
         let (peer_address, address) = (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2));
         let (root_end, host_end) = (format!("osch{slot}r"), format!("osch{slot}h"));
         for args in [
-            vec![
-                "link", "add", &root_end, "type", "veth", "peer", "name", &host_end, "netns", &name,
-            ],
             vec![
                 "addr",
                 "add",
@@ -209,7 +207,7 @@ impl TestHost {
         // sshd -e logs to standard error; it is ready once it says it listens on IPv4.
         let mut stderr =
             BufReader::new(processes.namespaces.stderr.take().expect("stderr is piped"));
-        let log = Arc::new(Mutex::new(String::new()));
+        let log = Arc::new((Mutex::new(String::new()), Condvar::new()));
         let mut listening = false;
         let mut line = String::new();
         while !listening {
@@ -218,7 +216,7 @@ impl TestHost {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
                     listening = line.starts_with("Server listening on 0.0.0.0");
-                    log.lock().expect("log lock").push_str(&line);
+                    log.0.lock().expect("log lock").push_str(&line);
                 }
             }
         }
@@ -226,15 +224,17 @@ impl TestHost {
             drop(processes);
             let mut rest = String::new();
             let _ = stderr.read_to_string(&mut rest);
-            let log = format!("{}{rest}", log.lock().expect("log lock"));
+            let log = format!("{}{rest}", log.0.lock().expect("log lock"));
             return Err(HostError::SshdDidNotStart { name, log });
         }
         let drain = Arc::clone(&log);
         thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
-                let mut log = drain.lock().expect("log lock");
+                let (log, grew) = &*drain;
+                let mut log = log.lock().expect("log lock");
                 log.push_str(&line);
                 log.push('\n');
+                grew.notify_all();
             }
         });
 
@@ -324,7 +324,18 @@ impl TestHost {
 
     /// What sshd has logged so far.
     pub fn sshd_log(&self) -> String {
-        self.log.lock().expect("log lock").clone()
+        self.log.0.lock().expect("log lock").clone()
+    }
+
+    /// Waits until sshd's log contains `text`, for at most `limit` (its lines arrive through a pipe,
+    /// a moment after the event); returns whether it did.
+    pub fn wait_for_sshd_log(&self, text: &str, limit: Duration) -> bool {
+        let (log, grew) = &*self.log;
+        let log = log.lock().expect("log lock");
+        let (log, _) = grew
+            .wait_timeout_while(log, limit, |log| !log.contains(text))
+            .expect("log lock");
+        log.contains(text)
     }
 
     /// Runs `command` with `sh -c` as root inside the host's namespaces, without SSH: for injecting
@@ -362,7 +373,19 @@ impl TestHost {
     /// Runs `remote_command` over a real SSH session with the system OpenSSH client, as [`USER`],
     /// feeding `stdin` to it; the host key must be the pinned one.
     pub fn ssh(&self, remote_command: &str, stdin: &[u8]) -> Result<Run, HostError> {
+        self.ssh_with_options(&[], remote_command, stdin)
+    }
+
+    /// [`ssh`](Self::ssh) with extra client options (`["-o", "Ciphers=aes128-cbc"]`), for testing what
+    /// the host's sshd accepts.
+    pub fn ssh_with_options(
+        &self,
+        options: &[&str],
+        remote_command: &str,
+        stdin: &[u8],
+    ) -> Result<Run, HostError> {
         let mut child = Command::new("ssh")
+            .args(options)
             .args(["-F", "/dev/null", "-i"])
             .arg(self.client_key())
             .args(["-p", &SSH_PORT.to_string()])
@@ -378,6 +401,9 @@ impl TestHost {
                 "-o",
                 "LogLevel=ERROR",
             ])
+            // A runbook that reloads sshd leaves a moment in which nothing listens; the client retries
+            // the connection (once a second) instead of failing the next step.
+            .args(["-o", "ConnectionAttempts=5"])
             .arg(format!("{USER}@{}", self.address))
             .arg(remote_command)
             .stdin(Stdio::piped())
@@ -521,23 +547,39 @@ impl Drop for NetworkGuard {
     }
 }
 
-/// Creates the first free `osc-h<N>` namespace, starting from a slot derived from the process id so
-/// that parallel test processes rarely probe the same names.
-fn reserve_slot() -> Result<u32, HostError> {
+/// Takes the first free slot: creates its `osc-h<N>` namespace and the veth pair into it (root end
+/// `osch<N>r`, host end `osch<N>h`). A slot is taken when the namespace exists, or when the root end's
+/// name is still in use: the kernel destroys a deleted namespace's devices asynchronously, so a slot
+/// freed a moment ago may still hold its veth. The search starts from the process id and moves on with
+/// every host the process makes, so parallel test processes and successive hosts rarely probe the same
+/// slots.
+fn reserve_slot() -> Result<(u32, NetworkGuard), HostError> {
+    static MADE: AtomicU32 = AtomicU32::new(0);
     let start = std::process::id().wrapping_mul(7919) % SLOTS;
-    for offset in 0..SLOTS {
-        let slot = (start + offset) % SLOTS;
-        let status = Command::new("ip")
-            .args(["netns", "add", &format!("osc-h{slot}")])
+    let ip = |args: &[&str]| {
+        Command::new("ip")
+            .args(args)
             .stderr(Stdio::null())
             .status()
             .map_err(|source| HostError::Spawn {
-                what: "create a network namespace".into(),
+                what: "create a test host's network".into(),
                 program: "ip".into(),
                 source,
-            })?;
-        if status.success() {
-            return Ok(slot);
+            })
+    };
+    for _ in 0..SLOTS {
+        let slot = (start + MADE.fetch_add(1, Ordering::Relaxed) * 37) % SLOTS;
+        let name = format!("osc-h{slot}");
+        if !ip(&["netns", "add", &name])?.success() {
+            continue;
+        }
+        let network = NetworkGuard(name.clone());
+        let (root_end, host_end) = (format!("osch{slot}r"), format!("osch{slot}h"));
+        let veth = [
+            "link", "add", &root_end, "type", "veth", "peer", "name", &host_end, "netns", &name,
+        ];
+        if ip(&veth)?.success() {
+            return Ok((slot, network));
         }
     }
     Err(HostError::NoFreeSlot)

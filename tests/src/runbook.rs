@@ -2,7 +2,7 @@
 //! judged as the appliance judges them ([`Step::judge`]).
 //!
 //! [`LibraryRunbook::assert_heals`] is the whole healing story of one runbook on a host whose drift
-//! the test has injected: the check fails, remediation succeeds, verify passes, and a second
+//! the test has injected ([`Heal`]): the check fails, remediation succeeds, verify passes, and a second
 //! remediation says it changed nothing and leaves every file the runbook writes (its
 //! `osiriscare.net/writes` annotation) byte for byte, mode and owner as the first one left it.
 
@@ -69,6 +69,22 @@ pub struct StepRun {
     pub run: Run,
     /// What the step's expectation makes of it.
     pub judgement: Judgement,
+}
+
+/// What [`LibraryRunbook::assert_heals`] expects of a runbook on a host with drift injected: the check
+/// is not met and says `drifted`; remediation and verify are met; a second remediation is met, says
+/// `unchanged`, and leaves the files the runbook writes (its annotation) and `also_compare` byte for
+/// byte, mode and owner as the first one left them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Heal<'a> {
+    /// Parameters set for every step (the rest take their defaults).
+    pub params: &'a [(&'a str, &'a str)],
+    /// Text the first check's output must contain.
+    pub drifted: &'a str,
+    /// Text the second remediation's output must contain: it says that nothing changed.
+    pub unchanged: &'a str,
+    /// Files to compare besides those the runbook's annotation names.
+    pub also_compare: &'a [&'a str],
 }
 
 /// The runs of [`LibraryRunbook::assert_heals`], for assertions of the test's own.
@@ -214,36 +230,32 @@ impl LibraryRunbook {
         })
     }
 
-    /// Heals a host whose drift the test injected, asserting every stage (see the module doc): the check
-    /// is not met and its output contains `drifted`; remediation and verify are met; a second
-    /// remediation is met, its output contains `unchanged`, and the files of [`writes`](Self::writes)
-    /// are as the first remediation left them. Panics with every step's output otherwise.
-    pub fn assert_heals(
-        &self,
-        host: &TestHost,
-        params: &[(&str, &str)],
-        drifted: &str,
-        unchanged: &str,
-    ) -> Healed {
+    /// Heals a host whose drift the test injected, asserting every stage (see the module doc and
+    /// [`Heal`]); panics with every step's output when one fails.
+    pub fn assert_heals(&self, host: &TestHost, heal: Heal<'_>) -> Healed {
+        let params = heal.params;
+        let mut files = self.writes();
+        files.extend(heal.also_compare.iter().map(|path| (*path).to_owned()));
         let mut story = Story::new(self.name(), host);
+        if files.is_empty() {
+            story.fail(&format!(
+                "nothing to compare after the second remediation: name the files the runbook writes in \
+                 its {WRITES_ANNOTATION} annotation, or the files the test watches in also_compare"
+            ));
+        }
         let check = story.step(self.check(host, params));
-        story.expect(&check, Judgement::NotMet, Some(drifted));
+        story.expect(&check, Judgement::NotMet, Some(heal.drifted));
         let remediate = story.step(self.remediate(host, params));
         story.expect(&remediate, Judgement::Met, None);
         let verify = story.step(self.verify(host, params));
         story.expect(&verify, Judgement::Met, None);
-        let written = story.files(&self.writes());
+        let written = story.files(&files);
         let again = story.step(self.remediate(host, params));
-        story.expect(&again, Judgement::Met, Some(unchanged));
-        let rewritten = story.files(&self.writes());
+        story.expect(&again, Judgement::Met, Some(heal.unchanged));
+        let rewritten = story.files(&files);
         if written != rewritten {
             story.fail(&format!(
-                "the second remediation changed files it writes:\nbefore: {written:#?}\nafter: {rewritten:#?}"
-            ));
-        }
-        if self.runbook.spec.remediate.is_some() && self.writes().is_empty() {
-            story.fail(&format!(
-                "the runbook names no file it writes: add the {WRITES_ANNOTATION} annotation"
+                "the second remediation changed files:\nbefore: {written:#?}\nafter: {rewritten:#?}"
             ));
         }
         Healed {
