@@ -6,7 +6,9 @@
 //! - [`host`]: test hosts, a real sshd in its own network, mount and PID namespaces, and the SSH
 //!   client that reaches it.
 //! - [`runbook`]: runbooks of the library in `desired-state/`, run step by step on a test host.
+//! - [`signing`]: the runbook library's digests and signatures, written by `sign-runbooks`.
 
 pub mod bench;
 pub mod host;
 pub mod runbook;
+pub mod signing;

@@ -155,7 +155,6 @@ fn linux_world_writable() {
             drifted: "/etc/hostname",
             unchanged: "nothing changed",
             also_compare: &["/etc/hostname"],
-            ..Heal::default()
         },
     );
     let mode = host.exec_ok("stat -c %a /etc/hostname").expect("stat");

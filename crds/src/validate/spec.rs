@@ -4,10 +4,10 @@ use std::time::Duration as StdDuration;
 
 use super::format;
 use super::{Errors, FieldErrorReason, Path};
+use crate::defaults;
 use crate::kinds::appliance::{Partitions, Slot};
 use crate::kinds::host::TransportType;
 use crate::kinds::rollout::{MaxFailures, Wave};
-use crate::defaults;
 use crate::kinds::runbook::{Expect, Step};
 use crate::kinds::site::{
     DeploymentMode, Exception, Healing, NotificationTarget, RunbookSelection,
