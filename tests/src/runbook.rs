@@ -266,33 +266,36 @@ impl LibraryRunbook {
         }
     }
 
-    /// Runs the check and asserts its judgement and that its output contains `output`; returns the run.
-    pub fn assert_check(
+    /// Runs one step and asserts its judgement and that its output contains `output`; returns the run.
+    pub fn assert_step(
         &self,
         host: &TestHost,
+        step: StepName,
         params: &[(&str, &str)],
         judgement: Judgement,
         output: &str,
     ) -> StepRun {
+        let result = match step {
+            StepName::Check => self.check(host, params),
+            StepName::Remediate => self.remediate(host, params),
+            StepName::Verify => self.verify(host, params),
+        };
         let mut story = Story::new(self.name(), host);
-        let check = story.step(self.check(host, params));
-        story.expect(&check, judgement, Some(output));
-        check
+        let run = story.step(result);
+        story.expect(&run, judgement, Some(output));
+        run
     }
+}
 
-    /// Runs the remediation and asserts its judgement and that its output contains `output`.
-    pub fn assert_remediate(
-        &self,
-        host: &TestHost,
-        params: &[(&str, &str)],
-        judgement: Judgement,
-        output: &str,
-    ) -> StepRun {
-        let mut story = Story::new(self.name(), host);
-        let remediate = story.step(self.remediate(host, params));
-        story.expect(&remediate, judgement, Some(output));
-        remediate
-    }
+/// The steps of a runbook, for [`LibraryRunbook::assert_step`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepName {
+    /// `check`.
+    Check,
+    /// `remediate`.
+    Remediate,
+    /// `verify`, or `check` again when the runbook has no `verify`.
+    Verify,
 }
 
 /// The steps run so far, for failure messages that show the whole story.

@@ -111,70 +111,71 @@ fn the_repo_needs_no_signing() {
     }
 }
 
+/// A copy of the AIDE runbook in a temporary directory, with one default changed: the signed
+/// original, the edited text above the signed tail, and the edited file as a person leaves it (old
+/// digest and signature still at its end).
+struct Edited {
+    dir: tempfile::TempDir,
+    body: String,
+    with_stale_tail: String,
+}
+
+impl Edited {
+    fn new() -> Self {
+        let original =
+            fs::read_to_string(library_dir().join("linux/aide.yaml")).expect("read a runbook");
+        let edit = |text: &str| {
+            let edited = text.replace(
+                "default: \"/etc/aide/aide.conf\"",
+                "default: \"/etc/aide.conf\"",
+            );
+            assert_ne!(edited, text, "the edit must change the runbook");
+            edited
+        };
+        let tail = original.find("\n  digest: ").expect("signed") + 1;
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            body: edit(&original[..tail]),
+            with_stale_tail: edit(&original),
+        }
+    }
+
+    /// Writes `text` as the runbook's file and signs it with the development key, which must be
+    /// needed (`--check` fails) and must keep the edited body; returns the file and its signed text.
+    fn sign(&self, text: &str) -> (PathBuf, String) {
+        let file = self.dir.path().join("aide.yaml");
+        fs::write(&file, text).expect("write");
+        let signer = dev_signer();
+        assert!(matches!(
+            sign_file(&file, &signer, true),
+            Err(SignError::Unsigned { .. })
+        ));
+        assert_eq!(sign_file(&file, &signer, false).unwrap(), Signed::Written);
+        let signed = fs::read_to_string(&file).expect("read");
+        assert!(
+            signed.starts_with(&self.body),
+            "the body above the tail is kept"
+        );
+        (file, signed)
+    }
+}
+
 #[test]
 fn an_edited_runbook_is_signed_again_and_only_its_tail_changes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("aide.yaml");
-    let original =
-        fs::read_to_string(library_dir().join("linux/aide.yaml")).expect("read a runbook");
-    let body = &original[..original.find("\n  digest: ").expect("signed") + 1];
-    // As a person leaves it after an edit: the old digest and signature no longer match the content.
-    let edited = original.replace(
-        "default: \"/etc/aide/aide.conf\"",
-        "default: \"/etc/aide.conf\"",
-    );
-    assert_ne!(edited, original);
-    fs::write(&file, &edited).expect("write");
-    let signer = dev_signer();
-    assert!(matches!(
-        sign_file(&file, &signer, true),
-        Err(SignError::Unsigned { .. })
-    ));
-    assert_eq!(sign_file(&file, &signer, false).unwrap(), Signed::Written);
-    let signed = fs::read_to_string(&file).expect("read");
-    let edited_body = body.replace(
-        "default: \"/etc/aide/aide.conf\"",
-        "default: \"/etc/aide.conf\"",
-    );
-    assert!(
-        signed.starts_with(&edited_body),
-        "the body above the tail is kept"
-    );
-    let runbook = runbook_from(&signed);
+    let edited = Edited::new();
+    let (_, signed) = edited.sign(&edited.with_stale_tail);
+    let key = dev_signer().public_key();
     assert_eq!(
-        verify_runbook(&runbook, &[signer.public_key()]),
-        Ok(signer.keyid().to_owned())
+        verify_runbook(&runbook_from(&signed), std::slice::from_ref(&key)),
+        Ok(key.keyid().to_owned())
     );
 }
 
 #[test]
 fn signing_an_unsigned_runbook_adds_the_tail_and_a_second_run_changes_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("aide.yaml");
-    let original =
-        fs::read_to_string(library_dir().join("linux/aide.yaml")).expect("read a runbook");
-    let body = &original[..original.find("\n  digest: ").expect("signed") + 1];
-    let edited = body.replace(
-        "default: \"/etc/aide/aide.conf\"",
-        "default: \"/etc/aide.conf\"",
-    );
-    fs::write(&file, &edited).expect("write");
+    let edited = Edited::new();
+    let (file, signed) = edited.sign(&edited.body);
     let signer = dev_signer();
-    assert!(matches!(
-        sign_file(&file, &signer, true),
-        Err(SignError::Unsigned { .. })
-    ));
-    assert_eq!(sign_file(&file, &signer, false).unwrap(), Signed::Written);
-    let signed = fs::read_to_string(&file).expect("read");
-    assert!(
-        signed.starts_with(&edited),
-        "the body above the tail is kept"
-    );
-    let runbook = runbook_from(&signed);
-    assert_eq!(
-        verify_runbook(&runbook, &[signer.public_key()]),
-        Ok(signer.keyid().to_owned())
-    );
     assert_eq!(sign_file(&file, &signer, false).unwrap(), Signed::Unchanged);
     assert_eq!(fs::read_to_string(&file).expect("read"), signed);
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use osc_crds::kinds::runbook::Judgement;
 use osc_tests::host::TestHost;
-use osc_tests::runbook::{Heal, LibraryRunbook};
+use osc_tests::runbook::StepName::{Check, Remediate};
+use osc_tests::runbook::{Heal, Healed, LibraryRunbook};
 
 fn start() -> TestHost {
     TestHost::start().expect("start a test host")
@@ -22,17 +23,22 @@ fn inject(host: &TestHost, drift: &str) {
     host.exec_ok(drift).expect("inject drift");
 }
 
+/// Starts a host, injects `drift` and heals it with runbook `name` (asserting every stage); returns the
+/// host and the runs, for the test's own further looks.
+fn heals(name: &str, drift: &str, heal: Heal<'_>) -> (TestHost, Healed) {
+    let host = start();
+    inject(&host, drift);
+    let healed = runbook(name).assert_heals(&host, heal);
+    (host, healed)
+}
+
 /// A local edit of the runbook's own drop-in (root logins allowed again) is undone, and the sshd the test
 /// is connected to is reloaded through its pid file.
 #[test]
 fn linux_ssh_root_login() {
-    let host = start();
-    inject(
-        &host,
+    let (_, healed) = heals(
+        "linux-ssh-root-login",
         "printf 'PermitRootLogin yes\\n' >/etc/ssh/sshd_config.d/00-osiriscare-root-login.conf",
-    );
-    let healed = runbook("linux-ssh-root-login").assert_heals(
-        &host,
         Heal {
             drifted: "PermitRootLogin yes (want no)",
             unchanged: "already in place",
@@ -50,14 +56,10 @@ fn linux_ssh_root_login() {
 /// cloud-init file itself is left alone.
 #[test]
 fn linux_ssh_password_auth() {
-    let host = start();
     let cloud_init = "/etc/ssh/sshd_config.d/50-cloud-init.conf";
-    inject(
-        &host,
+    heals(
+        "linux-ssh-password-auth",
         &format!("printf 'PasswordAuthentication yes\\n' >{cloud_init}"),
-    );
-    runbook("linux-ssh-password-auth").assert_heals(
-        &host,
         Heal {
             drifted: "PasswordAuthentication yes (want no)",
             unchanged: "already in place",
@@ -73,8 +75,9 @@ fn linux_ssh_password_auth() {
 fn linux_ssh_idle_timeout() {
     let host = start();
     let runbook = runbook("linux-ssh-idle-timeout");
-    runbook.assert_check(
+    runbook.assert_step(
         &host,
+        Check,
         &[("CLIENT_ALIVE_INTERVAL", "5m")],
         Judgement::Undecided,
         "must be whole numbers",
@@ -93,13 +96,9 @@ fn linux_ssh_idle_timeout() {
 /// exported TMOUT.
 #[test]
 fn linux_shell_timeout() {
-    let host = start();
-    inject(
-        &host,
+    heals(
+        "linux-shell-timeout",
         "printf 'TMOUT=0\\n' >/etc/profile.d/osiriscare-tmout.sh",
-    );
-    runbook("linux-shell-timeout").assert_heals(
-        &host,
         Heal {
             params: &[("IDLE_SECONDS", "600")],
             drifted: "TMOUT=0 (read-only: no, exported: no",
@@ -112,10 +111,9 @@ fn linux_shell_timeout() {
 /// An account whose password was deleted (`passwd -d`) is locked; nobody else's entry changes.
 #[test]
 fn linux_no_empty_passwords() {
-    let host = start();
-    inject(&host, "useradd -M intern && passwd -q -d intern");
-    runbook("linux-no-empty-passwords").assert_heals(
-        &host,
+    let (host, _) = heals(
+        "linux-no-empty-passwords",
+        "useradd -M intern && passwd -q -d intern",
         Heal {
             drifted: "accounts with an empty password: intern",
             unchanged: "nothing changed",
@@ -134,11 +132,23 @@ fn linux_no_empty_passwords() {
 fn linux_uid0_only_root() {
     let host = start();
     let runbook = runbook("linux-uid0-only-root");
-    runbook.assert_check(&host, &[], Judgement::Met, "root is the only account");
+    runbook.assert_step(
+        &host,
+        Check,
+        &[],
+        Judgement::Met,
+        "root is the only account",
+    );
     inject(&host, "useradd -M -o -u 0 toor");
-    runbook.assert_check(&host, &[], Judgement::NotMet, "with UID 0: toor");
+    runbook.assert_step(&host, Check, &[], Judgement::NotMet, "with UID 0: toor");
     inject(&host, "userdel --force toor");
-    runbook.assert_check(&host, &[], Judgement::Met, "root is the only account");
+    runbook.assert_step(
+        &host,
+        Check,
+        &[],
+        Judgement::Met,
+        "root is the only account",
+    );
 }
 
 /// A world-writable file in /etc loses the write bit for others and keeps the rest of its mode.
@@ -146,10 +156,9 @@ fn linux_uid0_only_root() {
 /// the slowest test by far without exercising anything more of the runbook.
 #[test]
 fn linux_world_writable() {
-    let host = start();
-    inject(&host, "chmod 0666 /etc/hostname");
-    runbook("linux-world-writable").assert_heals(
-        &host,
+    let (host, _) = heals(
+        "linux-world-writable",
+        "chmod 0666 /etc/hostname",
         Heal {
             params: &[("DIRECTORIES", "/etc /nonexistent")],
             drifted: "/etc/hostname",
@@ -193,8 +202,9 @@ fn linux_nftables_baseline() {
         healed.remediate
     );
     // Closing SSH is refused before anything is written.
-    runbook.assert_remediate(
+    runbook.assert_step(
         &host,
+        Remediate,
         &[("ALLOW_TCP_PORTS", "443")],
         Judgement::NotMet,
         "SSH uses port 22",
@@ -207,10 +217,7 @@ fn linux_nftables_baseline() {
 /// why it changes nothing.
 #[test]
 fn linux_auditd() {
-    let host = start();
-    let runbook = runbook("linux-auditd");
-    runbook.assert_check(&host, &[], Judgement::NotMet, "running: no");
-    runbook.assert_remediate(&host, &[], Judgement::NotMet, "systemd is not PID 1");
+    reports_drift_but_needs_systemd("linux-auditd", "running: no");
 }
 
 /// Not exercised: a synchronised clock. chronyd and systemd-timesyncd set the machine's one clock, and
@@ -218,15 +225,17 @@ fn linux_auditd() {
 /// and that the remediation says why it changes nothing.
 #[test]
 fn linux_time_sync() {
+    reports_drift_but_needs_systemd("linux-time-sync", "no time synchronisation daemon");
+}
+
+/// On a fresh host the check of runbook `name` is not met and says `observed`; its remediation, which
+/// needs systemd, fails saying so.
+fn reports_drift_but_needs_systemd(name: &str, observed: &str) {
     let host = start();
-    let runbook = runbook("linux-time-sync");
-    runbook.assert_check(
-        &host,
-        &[],
-        Judgement::NotMet,
-        "no time synchronisation daemon",
-    );
-    runbook.assert_remediate(&host, &[], Judgement::NotMet, "systemd is not PID 1");
+    let runbook = runbook(name);
+    runbook.assert_step(&host, Check, &[], Judgement::NotMet, observed);
+    let says = "systemd is not PID 1";
+    runbook.assert_step(&host, Remediate, &[], Judgement::NotMet, says);
 }
 
 /// A later drop-in re-admitting a CBC cipher (an old scanner's) is outranked; a client offering only
@@ -285,13 +294,20 @@ fn linux_usb_storage_blocked() {
         &host,
         "printf 'install usb-storage /sbin/modprobe --ignore-install usb-storage\\n' >/etc/modprobe.d/00-local-scanner.conf",
     );
-    runbook.assert_check(
+    runbook.assert_step(
         &host,
+        Check,
         &[],
         Judgement::NotMet,
         "install command: /sbin/modprobe --ignore-install usb-storage",
     );
-    runbook.assert_remediate(&host, &[], Judgement::NotMet, "00-local-scanner.conf");
+    runbook.assert_step(
+        &host,
+        Remediate,
+        &[],
+        Judgement::NotMet,
+        "00-local-scanner.conf",
+    );
 }
 
 /// Debian's defaults (PASS_MAX_DAYS 99999, pwquality's minlen 8) with pam_pwquality switched off by
@@ -299,10 +315,9 @@ fn linux_usb_storage_blocked() {
 /// common-password.
 #[test]
 fn linux_password_policy() {
-    let host = start();
-    inject(&host, "pam-auth-update --package --disable pwquality");
-    runbook("linux-password-policy").assert_heals(
-        &host,
+    let (host, _) = heals(
+        "linux-password-policy",
+        "pam-auth-update --package --disable pwquality",
         Heal {
             drifted: "pam_pwquality: no, minlen 8, PASS_MAX_DAYS 99999",
             unchanged: "pam_pwquality already checks new passwords",
@@ -323,16 +338,12 @@ fn linux_password_policy() {
 /// apt-daily timers (no systemd).
 #[test]
 fn linux_unattended_upgrades() {
-    let host = start();
     let distribution = "/etc/apt/apt.conf.d/20auto-upgrades";
-    inject(
-        &host,
+    heals(
+        "linux-unattended-upgrades",
         &format!(
             "printf 'APT::Periodic::Update-Package-Lists \"1\";\\nAPT::Periodic::Unattended-Upgrade \"0\";\\n' >{distribution}"
         ),
-    );
-    runbook("linux-unattended-upgrades").assert_heals(
-        &host,
         Heal {
             drifted: "Unattended-Upgrade \"0\"",
             unchanged: "already in place",
@@ -362,8 +373,9 @@ fn linux_aide() {
         },
     );
     inject(&host, "mount --bind /dev/null /usr/bin/aide");
-    runbook.assert_check(
+    runbook.assert_step(
         &host,
+        Check,
         &[],
         Judgement::NotApplicable,
         "aide is not installed",
@@ -378,14 +390,16 @@ fn linux_aide() {
 fn linux_disk_encryption() {
     let host = start();
     let runbook = runbook("linux-disk-encryption");
-    runbook.assert_check(
+    runbook.assert_step(
         &host,
+        Check,
         &[("MOUNTS", "/var")],
         Judgement::Undecided,
         "/var: osc-var (overlay) is not a block device",
     );
-    runbook.assert_check(
+    runbook.assert_step(
         &host,
+        Check,
         &[("MOUNTS", "var")],
         Judgement::Undecided,
         "MOUNTS must list absolute paths",
@@ -402,7 +416,7 @@ fn linux_disk_encryption() {
         Some(1) => (Judgement::NotMet, "not encrypted"),
         _ => (Judgement::Undecided, "not a block device"),
     };
-    runbook.assert_check(&host, &[("MOUNTS", "/")], judgement, says);
+    runbook.assert_step(&host, Check, &[("MOUNTS", "/")], judgement, says);
 }
 
 /// Check-only: no marker, a marker 30 hours old, a fresh one, and a malformed age. There is no
@@ -412,13 +426,14 @@ fn linux_backup_recency() {
     let host = start();
     let runbook = runbook("linux-backup-recency");
     let marker = [("BACKUP_MARKER", "/var/backups/ehr-succeeded")];
-    runbook.assert_check(&host, &marker, Judgement::NotMet, "does not exist");
+    runbook.assert_step(&host, Check, &marker, Judgement::NotMet, "does not exist");
     inject(&host, "touch -d '30 hours ago' /var/backups/ehr-succeeded");
-    runbook.assert_check(&host, &marker, Judgement::NotMet, "30 h ago");
+    runbook.assert_step(&host, Check, &marker, Judgement::NotMet, "30 h ago");
     inject(&host, "touch /var/backups/ehr-succeeded");
-    runbook.assert_check(&host, &marker, Judgement::Met, "0 h ago");
-    runbook.assert_check(
+    runbook.assert_step(&host, Check, &marker, Judgement::Met, "0 h ago");
+    runbook.assert_step(
         &host,
+        Check,
         &[marker[0], ("MAX_AGE_HOURS", "a day")],
         Judgement::Undecided,
         "MAX_AGE_HOURS must be a whole number",
