@@ -14,18 +14,15 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{Backend, Reply, TestCentral, credential, json_body, path_of, site};
-use osc_central::api::{AppState, DATA_KEYS_ANNOTATION, ROTATE_PATH, rotate_master_key};
+use osc_central::api::{DATA_KEYS_ANNOTATION, ROTATE_PATH, rotate_master_key};
 use osc_central::auth::{Principal, Role};
 use osc_central::config::{LogFormat, LogSettings, Options, SecretText};
 use osc_central::keyring::{KEY_FILE, SEALED_PREFIX, sealed_key_id};
-use osc_central::metrics::Metrics;
-use osc_central::server::Services;
 use osc_central::store::ObjectKey;
 use osc_proto::credentials::{CredentialData, MasterKeyRotation};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{Connection as _, PgConnection, Row as _};
-use tokio_util::sync::CancellationToken;
 
 const GV: &str = "/apis/osiriscare.net/v1alpha1";
 
@@ -98,17 +95,9 @@ async fn a_rotation_whose_request_is_dropped_still_finishes(central: &TestCentra
     two_sites(central).await;
     let credentials = many_credentials(central, 40).await;
     let old = central.keyring.keys().await.primary().id().clone();
-    // The handler's own future, as the server runs it, over the server's store and keys.
-    let state = AppState::new(Services {
-        store: central.store.clone(),
-        metrics: Metrics::new(),
-        stopping: CancellationToken::new(),
-        ca_certificate: None,
-        keyring: central.keyring.clone(),
-    });
     let admin = Principal::system();
     // Boxed, so that dropping it really drops the future, as the server does.
-    let mut request = Box::pin(rotate_master_key(&state, &admin));
+    let mut request = Box::pin(rotate_master_key(&central.state, &admin));
     loop {
         tokio::select! {
             reply = &mut request => panic!("the rotation answered before the test could drop it: {:?}", reply.map(|r| r.status())),

@@ -262,6 +262,8 @@ pub(crate) fn expect() -> Option<Expect> {
     Some(Expect {
         exit_code: exit_code(),
         output_contains: None,
+        not_applicable_exit_code: None,
+        undecided_exit_code: None,
     })
 }
 

@@ -14,6 +14,7 @@ use std::process::Output;
 use osc_central::api::{self, AppState};
 use osc_central::auth::{Auth, Role, TokenSpec};
 use osc_central::config::{Config, Options, SecretText};
+use osc_central::evidence::{self, EvidenceLog};
 use osc_central::keyring::{Binding, Keyring, SEALED_PREFIX};
 use osc_central::server::{self, Server, Services};
 use osc_central::store::{ObjectKey, Store};
@@ -86,6 +87,8 @@ pub struct TestCentral {
     pub store: Store,
     /// The server's master keys, to open what the store holds.
     pub keyring: Keyring,
+    /// The state the API serves with, for calling handlers' functions directly.
+    pub state: AppState,
     /// The server's tokens, to issue more.
     pub auth: Auth,
     /// An admin's bearer token; [`TestCentral::send`] and kubectl use it.
@@ -185,6 +188,10 @@ impl TestCentral {
             metrics: server.metrics().clone(),
             stopping: server.stopping(),
             ca_certificate: server.ca_certificate().map(str::to_owned),
+            evidence: EvidenceLog::start(
+                store.clone(),
+                evidence::load_or_create_key(&config.data_dir).expect("the evidence log key"),
+            ),
             keyring: server::open_keyring(&config).expect("the master keys load"),
         };
         api::finish_rotation(&services).await;
@@ -193,7 +200,7 @@ impl TestCentral {
         let auth = state.auth.clone();
         let admin_token = issue(&auth, "test-admin", Role::Admin).await;
         let (shutdown, signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(api::app(state), async {
+        let task = tokio::spawn(server.serve(api::app(state.clone()), async {
             let _ = signal.await;
         }));
         let ca = std::fs::read(data.path().join("data/tls/ca.crt")).expect("the generated CA");
@@ -213,6 +220,7 @@ impl TestCentral {
             client,
             store,
             keyring,
+            state,
             auth,
             admin_token,
             data,

@@ -131,6 +131,13 @@ pub enum Interpreter {
 }
 
 /// The expectation a step's run must meet to succeed; all given conditions must hold.
+///
+/// A check has more than two answers: besides "complies" and "drifted" it may find that the runbook does
+/// not apply to the host (the software it inspects is not installed there) or that it cannot decide (a
+/// malformed parameter, a tool that cannot report). `notApplicableExitCode` and `undecidedExitCode` name
+/// the exit codes that say so; [`Expect::judge`] reads a run with them. Both are optional and have no
+/// default, so a runbook that sets neither means what it always meant: every exit code but `exitCode`
+/// is drift.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Expect {
@@ -141,6 +148,65 @@ pub struct Expect {
     /// Text that standard output must contain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_contains: Option<String>,
+    /// The exit code by which a check says the runbook does not apply to this host; such a host's result
+    /// is `notApplicable` and nothing is remediated. Only on `check`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_applicable_exit_code: Option<i32>,
+    /// The exit code by which a check or verify says it could not decide; the result is `error` and
+    /// nothing is remediated on its word. Not on `remediate`, whose failure is any exit code but
+    /// `exitCode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undecided_exit_code: Option<i32>,
+}
+
+/// What a step's run means, by its [`Expect`]ation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Judgement {
+    /// The expectation holds: the host complies (check, verify) or the remediation succeeded.
+    Met,
+    /// The expectation does not hold: drift (check, verify) or a failed remediation.
+    NotMet,
+    /// The script said the runbook does not apply to this host.
+    NotApplicable,
+    /// The script said it could not decide.
+    Undecided,
+}
+
+impl Expect {
+    /// Judges a finished run by its exit code and standard output. The not-applicable and undecided
+    /// codes are read first, so they win even over an `exitCode` that a mistaken manifest made equal
+    /// (validation refuses that); `outputContains` applies only to the success code.
+    pub fn judge(&self, exit_code: i32, stdout: &str) -> Judgement {
+        if self.not_applicable_exit_code == Some(exit_code) {
+            return Judgement::NotApplicable;
+        }
+        if self.undecided_exit_code == Some(exit_code) {
+            return Judgement::Undecided;
+        }
+        let success = self.exit_code.unwrap_or(defaults::EXIT_CODE);
+        let output_ok = self
+            .output_contains
+            .as_deref()
+            .is_none_or(|text| stdout.contains(text));
+        if exit_code == success && output_ok {
+            Judgement::Met
+        } else {
+            Judgement::NotMet
+        }
+    }
+}
+
+impl Step {
+    /// Judges a finished run of this step by its expectation, or by the default one (exit code 0)
+    /// when it has none.
+    pub fn judge(&self, exit_code: i32, stdout: &str) -> Judgement {
+        match &self.expect {
+            Some(expect) => expect.judge(exit_code, stdout),
+            None => defaults::expect()
+                .expect("the default expectation is always set")
+                .judge(exit_code, stdout),
+        }
+    }
 }
 
 impl Interpreter {
@@ -309,6 +375,40 @@ mod tests {
         for changed in [script, disruptive, control] {
             assert_ne!(changed.content_digest(), base);
         }
+    }
+
+    #[test]
+    fn judging_a_run_by_its_expectation() {
+        use Judgement::*;
+        let expect = |json: serde_json::Value| -> Expect { serde_json::from_value(json).unwrap() };
+        let full = expect(serde_json::json!({
+            "exitCode": 0, "notApplicableExitCode": 3, "undecidedExitCode": 2
+        }));
+        let bare = expect(serde_json::json!({}));
+        let output = expect(serde_json::json!({"outputContains": "ok"}));
+        let cases = [
+            ("success", &full, 0, "", Met),
+            ("drift", &full, 1, "", NotMet),
+            ("not applicable", &full, 3, "", NotApplicable),
+            ("undecided", &full, 2, "", Undecided),
+            ("an unnamed code is drift", &full, 4, "", NotMet),
+            ("no codes named: 2 is drift as before", &bare, 2, "", NotMet),
+            ("no codes named: 3 is drift as before", &bare, 3, "", NotMet),
+            ("default success code", &bare, 0, "", Met),
+            ("output present", &output, 0, "all ok", Met),
+            ("output missing", &output, 0, "bad", NotMet),
+            ("output without the success code", &output, 1, "ok", NotMet),
+        ];
+        for (name, expect, code, stdout, want) in cases {
+            assert_eq!(expect.judge(code, stdout), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_step_without_expectation_is_judged_by_the_default() {
+        let step = spec().check;
+        assert_eq!(step.judge(0, ""), Judgement::Met);
+        assert_eq!(step.judge(2, ""), Judgement::NotMet);
     }
 
     #[test]

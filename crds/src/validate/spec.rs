@@ -4,10 +4,11 @@ use std::time::Duration as StdDuration;
 
 use super::format;
 use super::{Errors, FieldErrorReason, Path};
+use crate::defaults;
 use crate::kinds::appliance::{Partitions, Slot};
 use crate::kinds::host::TransportType;
 use crate::kinds::rollout::{MaxFailures, Wave};
-use crate::kinds::runbook::Step;
+use crate::kinds::runbook::{Expect, Step};
 use crate::kinds::site::{
     DeploymentMode, Exception, Healing, NotificationTarget, RunbookSelection,
 };
@@ -464,7 +465,7 @@ impl SpecRules for CredentialSpec {
 impl SpecRules for RunbookSpec {
     fn validate_spec(&self, path: &Path, errors: &mut Errors) {
         for (name, step) in self.steps() {
-            validate_step(step, self.platform, &path.field(name), errors);
+            validate_step(name, step, self.platform, &path.field(name), errors);
         }
         if self.verify.is_some() && self.remediate.is_none() {
             errors.forbidden(
@@ -530,7 +531,7 @@ impl SpecRules for RunbookSpec {
     }
 }
 
-fn validate_step(step: &Step, platform: Platform, path: &Path, errors: &mut Errors) {
+fn validate_step(name: &str, step: &Step, platform: Platform, path: &Path, errors: &mut Errors) {
     if !step.interpreter.runs_on(platform) {
         errors.push(
             &path.field("interpreter"),
@@ -549,13 +550,52 @@ fn validate_step(step: &Step, platform: Platform, path: &Path, errors: &mut Erro
     if let Some(timeout) = &step.timeout {
         check_duration(errors, &path.field("timeout"), timeout, TIMEOUT_RANGE);
     }
-    if let Some(code) = step.expect.as_ref().and_then(|e| e.exit_code) {
-        check_int(
-            errors,
-            &path.field("expect").field("exitCode"),
-            code.into(),
-            (0, 255),
-        );
+    if let Some(expect) = &step.expect {
+        validate_expect(name, expect, &path.field("expect"), errors);
+    }
+}
+
+/// The exit codes of a step's expectation: each a possible exit status, each meaning one thing, and the
+/// verdicts only where they make sense (a remediation either worked or failed).
+fn validate_expect(step: &str, expect: &Expect, path: &Path, errors: &mut Errors) {
+    let success = expect.exit_code.unwrap_or(defaults::EXIT_CODE);
+    let mut seen = vec![("exitCode", success)];
+    let verdicts = [
+        (
+            "notApplicableExitCode",
+            expect.not_applicable_exit_code,
+            step == "check",
+            "only a check can find that a runbook does not apply to a host; set it on check",
+        ),
+        (
+            "undecidedExitCode",
+            expect.undecided_exit_code,
+            step != "remediate",
+            "a remediation that cannot proceed has failed: exit with any code but exitCode, and let \
+             verify (or the check) decide",
+        ),
+    ];
+    if let Some(code) = expect.exit_code {
+        check_int(errors, &path.field("exitCode"), code.into(), (0, 255));
+    }
+    for (field, code, allowed, why) in verdicts {
+        let Some(code) = code else { continue };
+        let field_path = path.field(field);
+        if !allowed {
+            errors.forbidden(&field_path, why);
+            continue;
+        }
+        if !check_int(errors, &field_path, code.into(), (0, 255)) {
+            continue;
+        }
+        match seen.iter().find(|(_, other)| *other == code) {
+            Some((other, _)) => errors.invalid(
+                &field_path,
+                &code.to_string(),
+                format!("{other} is {code} already: each exit code must mean one thing"),
+            ),
+            None => seen.push((field, code)),
+        }
     }
 }
 

@@ -835,6 +835,65 @@ fn runbook_rules() {
             &[("spec.check.expect.exitCode", Invalid)],
         ),
         case(
+            "check with every verdict code",
+            set(
+                runbook(),
+                &["spec", "check", "expect"],
+                json!({"exitCode": 0, "undecidedExitCode": 2, "notApplicableExitCode": 3}),
+            ),
+            &[],
+        ),
+        case(
+            "verify may be undecided",
+            set(
+                runbook(),
+                &["spec", "verify", "expect"],
+                json!({"undecidedExitCode": 2}),
+            ),
+            &[],
+        ),
+        case(
+            "verdict codes where they mean nothing",
+            set(
+                set(
+                    runbook(),
+                    &["spec", "remediate", "expect"],
+                    json!({"undecidedExitCode": 2, "notApplicableExitCode": 3}),
+                ),
+                &["spec", "verify", "expect"],
+                json!({"notApplicableExitCode": 3}),
+            ),
+            &[
+                ("spec.remediate.expect.notApplicableExitCode", Forbidden),
+                ("spec.remediate.expect.undecidedExitCode", Forbidden),
+                ("spec.verify.expect.notApplicableExitCode", Forbidden),
+            ],
+        ),
+        case(
+            "one code, two meanings",
+            set(
+                runbook(),
+                &["spec", "check", "expect"],
+                json!({"notApplicableExitCode": 0, "undecidedExitCode": 0}),
+            ),
+            &[
+                ("spec.check.expect.notApplicableExitCode", Invalid),
+                ("spec.check.expect.undecidedExitCode", Invalid),
+            ],
+        ),
+        case(
+            "verdict codes out of range",
+            set(
+                runbook(),
+                &["spec", "check", "expect"],
+                json!({"notApplicableExitCode": 256, "undecidedExitCode": -1}),
+            ),
+            &[
+                ("spec.check.expect.notApplicableExitCode", Invalid),
+                ("spec.check.expect.undecidedExitCode", Invalid),
+            ],
+        ),
+        case(
             "verify without remediate",
             set(runbook(), &["spec", "remediate"], Value::Null),
             &[("spec.verify", Forbidden)],
