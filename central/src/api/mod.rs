@@ -57,8 +57,7 @@ use crate::store::{ObjectList, Store, resource_version_of};
 pub use credentials::{ROTATE_PATH, finish_rotation, rotate as rotate_master_key};
 pub use error::ApiError;
 pub use request::json_request;
-pub use secrets::DATA_KEYS_ANNOTATION;
-pub use secrets::redact;
+pub use secrets::{DATA_KEYS_ANNOTATION, redact};
 pub use watch::WatchSettings;
 
 use request::{Query, Representation, ResourcePath};
