@@ -14,6 +14,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::keyring::{KEY_FILE, KeySet, KeyringError, MasterKey};
+
 /// The `osc-central` command line.
 #[derive(Debug, Parser)]
 #[command(
@@ -159,6 +161,41 @@ pub struct Options {
     #[arg(long, env = "OSC_SEED", value_name = "PATH", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<Vec<PathBuf>>,
+
+    /// Keep the master keys that seal credential secrets in this file, created with one new key
+    /// (mode 0600) when missing; `POST /osc/v1/master-key/rotate` rewrites it. Back it up apart
+    /// from the database: without it the stored secrets cannot be decrypted. Not with
+    /// `--master-key` [default: <data-dir>/master.key].
+    #[arg(long, env = "OSC_MASTER_KEY_FILE", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key_file: Option<PathBuf>,
+
+    /// Seal credential secrets with this master key (the base64 of 32 random bytes, e.g. from
+    /// `head -c 32 /dev/urandom | base64`) instead of a key file; prefer the environment variable
+    /// to the flag, which other users can see in the process list. Needed when several replicas
+    /// share a PostgreSQL database. To rotate, restart with the new key here and the old one in
+    /// `--previous-master-keys`: start-up re-seals every secret under the new key.
+    #[arg(
+        long,
+        env = "OSC_MASTER_KEY",
+        value_name = "BASE64",
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key: Option<SecretText>,
+
+    /// Older master keys (base64, comma-separated) that only open secrets sealed before a
+    /// rotation; needs `--master-key`. Drop them once a start-up has logged that nothing is
+    /// sealed under them any more.
+    #[arg(
+        long,
+        env = "OSC_PREVIOUS_MASTER_KEYS",
+        value_name = "BASE64",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_master_keys: Option<Vec<SecretText>>,
 }
 
 /// The checked configuration the library runs with; build it with [`Config::from_options`].
@@ -180,6 +217,17 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Manifest files and folders whose missing objects are created at start-up; empty for none.
     pub seed: Vec<PathBuf>,
+    /// Where the master keys that seal credential secrets come from.
+    pub master_keys: MasterKeys,
+}
+
+/// Where the master keys come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MasterKeys {
+    /// A key file the server creates and rotates.
+    File(PathBuf),
+    /// Keys given in the configuration; `Debug` shows their ids only.
+    Configured(KeySet),
 }
 
 /// Where objects are stored.
@@ -359,6 +407,19 @@ pub enum ConfigError {
         /// The parser's explanation.
         reason: String,
     },
+    /// `--master-key-file` together with `--master-key`, or previous keys without a primary.
+    #[error(
+        "--{given} cannot be used {why}; give either --master-key-file, or --master-key (with --previous-master-keys during a rotation)"
+    )]
+    MasterKeyOptions {
+        /// The option that does not fit.
+        given: &'static str,
+        /// With or without what.
+        why: &'static str,
+    },
+    /// A master key given in the configuration is not a key (the message never shows it).
+    #[error(transparent)]
+    MasterKey(#[from] KeyringError),
     /// A zero limit or duration, which would refuse everything.
     #[error("--{option} must be greater than zero")]
     Zero {
@@ -425,6 +486,23 @@ impl Config {
             request_timeout: Some(self.limits.request_timeout.into()),
             shutdown_grace: Some(self.shutdown_grace.into()),
             seed: (!self.seed.is_empty()).then(|| self.seed.clone()),
+            master_key_file: match &self.master_keys {
+                MasterKeys::File(path) => Some(path.clone()),
+                MasterKeys::Configured(_) => None,
+            },
+            master_key: match &self.master_keys {
+                MasterKeys::File(_) => None,
+                MasterKeys::Configured(_) => Some(SecretText("***".into())),
+            },
+            previous_master_keys: match &self.master_keys {
+                MasterKeys::Configured(keys) if !keys.previous_ids().is_empty() => Some(
+                    keys.previous_ids()
+                        .iter()
+                        .map(|_| SecretText("***".into()))
+                        .collect(),
+                ),
+                _ => None,
+            },
         };
         // Serializing plain strings, numbers and lists cannot fail.
         serde_yaml::to_string(&options).unwrap_or_default()
@@ -459,10 +537,17 @@ impl Config {
                 Duration::ZERO,
             )?,
         };
+        let data_dir = options
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from(defaults::DATA_DIR));
+        let master_keys = master_keys(
+            options.master_key_file,
+            options.master_key,
+            options.previous_master_keys,
+            &data_dir,
+        )?;
         Ok(Self {
-            data_dir: options
-                .data_dir
-                .unwrap_or_else(|| PathBuf::from(defaults::DATA_DIR)),
+            data_dir,
             database,
             listen,
             transport,
@@ -473,6 +558,7 @@ impl Config {
             limits,
             shutdown_grace: duration_or(options.shutdown_grace, defaults::SHUTDOWN_GRACE),
             seed: options.seed.unwrap_or_default(),
+            master_keys,
         })
     }
 }
@@ -495,6 +581,9 @@ impl Options {
             request_timeout: self.request_timeout.or(under.request_timeout),
             shutdown_grace: self.shutdown_grace.or(under.shutdown_grace),
             seed: self.seed.or(under.seed),
+            master_key_file: self.master_key_file.or(under.master_key_file),
+            master_key: self.master_key.or(under.master_key),
+            previous_master_keys: self.previous_master_keys.or(under.previous_master_keys),
         }
     }
 
@@ -528,6 +617,7 @@ impl Options {
             &mut options.data_dir,
             &mut options.tls_cert,
             &mut options.tls_key,
+            &mut options.master_key_file,
         ]
         .into_iter()
         .flatten()
@@ -578,6 +668,47 @@ fn transport(options: &Options, listen: SocketAddr) -> Result<Transport, ConfigE
         (None, None) => Ok(Transport::TlsGenerated {
             extra_sans: options.tls_san.clone().unwrap_or_default(),
         }),
+    }
+}
+
+/// Decides where the master keys come from: the configured keys, or the key file (by default in
+/// the data folder). Keys are checked here, so a bad one stops the start with its option named.
+fn master_keys(
+    file: Option<PathBuf>,
+    primary: Option<SecretText>,
+    previous: Option<Vec<SecretText>>,
+    data_dir: &Path,
+) -> Result<MasterKeys, ConfigError> {
+    let key = |origin: &str, text: &SecretText| {
+        MasterKey::from_base64(&text.0).map_err(|why| KeyringError::BadKey {
+            origin: origin.to_owned(),
+            why,
+        })
+    };
+    match (file, primary, previous) {
+        (Some(_), Some(_), _) => Err(ConfigError::MasterKeyOptions {
+            given: "master-key-file",
+            why: "with --master-key",
+        }),
+        (_, None, Some(_)) => Err(ConfigError::MasterKeyOptions {
+            given: "previous-master-keys",
+            why: "without --master-key",
+        }),
+        (file, None, None) => Ok(MasterKeys::File(
+            file.unwrap_or_else(|| data_dir.join(KEY_FILE)),
+        )),
+        (None, Some(primary), previous) => {
+            let primary = key("--master-key", &primary)?;
+            let previous = previous
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .map(|(index, text)| {
+                    key(&format!("--previous-master-keys, key {}", index + 1), text)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(MasterKeys::Configured(KeySet::new(primary, previous)))
+        }
     }
 }
 
@@ -639,6 +770,67 @@ mod tests {
         assert_eq!(config.limits.request_timeout, Duration::from_secs(60));
         assert_eq!(config.shutdown_grace, Duration::from_secs(30));
         assert!(config.seed.is_empty());
+        assert_eq!(
+            config.master_keys,
+            MasterKeys::File(PathBuf::from("./osc-data/master.key"))
+        );
+    }
+
+    #[test]
+    fn master_keys_come_from_a_file_or_the_configuration_and_are_never_shown() {
+        let (new, old) = ("AQ".repeat(21) + "Q=", "Ag".repeat(21) + "g=");
+        let config = resolve(Options {
+            master_key: Some(SecretText(new.clone())),
+            previous_master_keys: Some(vec![SecretText(old.clone())]),
+            ..Options::default()
+        })
+        .unwrap();
+        let MasterKeys::Configured(keys) = &config.master_keys else {
+            panic!("expected configured keys, got {:?}", config.master_keys);
+        };
+        assert_eq!(keys.previous_ids().len(), 1);
+        for shown in [format!("{config:?}"), config.to_yaml()] {
+            assert!(
+                !shown.contains(&new[..20]) && !shown.contains(&old[..20]),
+                "{shown}"
+            );
+        }
+
+        let refused = [
+            Options {
+                master_key: Some(SecretText("c2hvcnQ=".into())),
+                ..Options::default()
+            },
+            Options {
+                master_key: Some(SecretText(new.clone())),
+                previous_master_keys: Some(vec![SecretText("not base64!".into())]),
+                ..Options::default()
+            },
+            Options {
+                master_key: Some(SecretText(new.clone())),
+                master_key_file: Some("/k".into()),
+                ..Options::default()
+            },
+            Options {
+                previous_master_keys: Some(vec![SecretText(old.clone())]),
+                ..Options::default()
+            },
+        ];
+        for options in refused {
+            let error = resolve(options).unwrap_err().to_string();
+            assert!(error.contains("--"), "{error}");
+            assert!(
+                !error.contains("c2hvcnQ") && !error.contains(&new[..20]),
+                "{error}"
+            );
+        }
+        let error = resolve(Options {
+            master_key: Some(SecretText("c2hvcnQ=".into())),
+            ..Options::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("--master-key: not 32 bytes long"), "{error}");
     }
 
     #[test]

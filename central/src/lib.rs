@@ -9,6 +9,8 @@
 //!   a watch history, on SQLite or PostgreSQL behind the one [`store::Store`] type.
 //! - [`evidence`]: the evidence log: posted envelopes checked and appended in group commits,
 //!   and the RFC 6962 Merkle tree over them with signed tree heads and proofs.
+//! - [`keyring`]: the master keys (a key file or the configuration) and the sealing of
+//!   credential secrets under per-site keys derived from them.
 //! - [`config`]: the `osc-central` command line, `OSC_*` variables and YAML file, merged
 //!   (flag > environment > file > default) into one checked [`config::Config`].
 //! - [`server`]: the accept loop (TLS, HTTP/1.1 and HTTP/2), the layers around every request
@@ -27,6 +29,7 @@ pub mod auth;
 pub mod batch;
 pub mod config;
 pub mod evidence;
+pub mod keyring;
 pub mod metrics;
 pub mod reconcile;
 pub mod seed;

@@ -10,6 +10,7 @@ use osc_central::api::{self, AppState};
 use osc_central::auth::Principal;
 use osc_central::config::{Config, Options, SQLITE_FILE};
 use osc_central::evidence::EvidenceLog;
+use osc_central::keyring::{KEY_FILE, Keyring};
 use osc_central::metrics::Metrics;
 use osc_central::seed::{self, SeedError, Summary};
 use osc_central::server::{self, ServeError, Services};
@@ -66,6 +67,9 @@ impl Fixture {
             metrics: Metrics::new(),
             stopping: CancellationToken::new(),
             ca_certificate: None,
+            keyring: Keyring::open_file(&self.dir.path().join("data").join(KEY_FILE))
+                .unwrap()
+                .0,
         }
     }
 

@@ -783,11 +783,53 @@ fn serve_refuses_insecure_http_on_a_public_address() {
     assert!(stderr.contains("not a loopback address"), "{stderr}");
 }
 
+/// Master keys for the tests of the binary: the base64 of 32 bytes each.
+const MASTER_KEY: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+const PREVIOUS_MASTER_KEY: &str = "ISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A=";
+
+#[test]
+fn check_config_masks_master_keys_and_refuses_a_bad_one_without_echoing_it() {
+    let output = osc_central()
+        .arg("check-config")
+        .env("OSC_MASTER_KEY", MASTER_KEY)
+        .env("OSC_PREVIOUS_MASTER_KEYS", PREVIOUS_MASTER_KEY)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    for key in [MASTER_KEY, PREVIOUS_MASTER_KEY] {
+        assert!(!printed.contains(key), "{printed}");
+    }
+    let effective: Value = serde_yaml::from_slice(&output.stdout).unwrap();
+    assert_eq!(effective["master-key"], "***");
+    assert_eq!(
+        effective["previous-master-keys"],
+        serde_json::json!(["***"])
+    );
+    assert!(effective.get("master-key-file").is_none(), "{printed}");
+
+    let bad = "c2hvcnQta2V5LW1hdGVyaWFs";
+    let output = osc_central()
+        .arg("check-config")
+        .env("OSC_MASTER_KEY", bad)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--master-key: not 32 bytes long"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(bad), "{stderr}");
+}
+
 #[test]
 fn help_explains_every_option_and_its_variable() {
     let output = osc_central()
         .args(["serve", "--help"])
         .env("OSC_DATABASE_URL", "postgres://osc:hunter2@db/osc")
+        .env("OSC_MASTER_KEY", MASTER_KEY)
+        .env("OSC_PREVIOUS_MASTER_KEYS", PREVIOUS_MASTER_KEY)
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
@@ -795,6 +837,9 @@ fn help_explains_every_option_and_its_variable() {
         !help.contains("hunter2"),
         "the password stays out of --help"
     );
+    for key in [MASTER_KEY, PREVIOUS_MASTER_KEY] {
+        assert!(!help.contains(key), "a master key in --help:\n{help}");
+    }
     for (flag, variable) in [
         ("--config", "OSC_CONFIG"),
         ("--data-dir", "OSC_DATA_DIR"),
@@ -809,6 +854,9 @@ fn help_explains_every_option_and_its_variable() {
         ("--max-body-bytes", "OSC_MAX_BODY_BYTES"),
         ("--request-timeout", "OSC_REQUEST_TIMEOUT"),
         ("--shutdown-grace", "OSC_SHUTDOWN_GRACE"),
+        ("--master-key-file", "OSC_MASTER_KEY_FILE"),
+        ("--master-key", "OSC_MASTER_KEY"),
+        ("--previous-master-keys", "OSC_PREVIOUS_MASTER_KEYS"),
     ] {
         assert!(help.contains(flag), "{flag} in\n{help}");
         assert!(
@@ -859,6 +907,14 @@ fn the_binary_serves_logs_json_and_exits_cleanly_on_sigterm() {
     let created = next_event("created a private CA; clients must pin this certificate");
     let ca = PathBuf::from(created["fields"]["ca"].as_str().unwrap());
     assert_eq!(ca, data.path().join("tls/ca.crt"));
+    let keys = next_event(
+        "created the master key file that seals credential secrets; back it up apart from the \
+         database",
+    );
+    let key_file = PathBuf::from(keys["fields"]["path"].as_str().unwrap());
+    assert_eq!(key_file, data.path().join("master.key"));
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     let serving = next_event("serving");
     let address = serving["fields"]["address"].as_str().unwrap().to_owned();
     assert!(address.starts_with("https://127.0.0.1:"), "{address}");

@@ -7,6 +7,8 @@
 //! - [`api`]: Kubernetes API envelopes: `List`, watch events, `Status` errors worded as the API server
 //!   words them, and the `Table` that `kubectl get` prints.
 //! - [`auth`]: roles, the bodies of the token, audit and enrollment endpoints, the enrollment proof.
+//! - [`credentials`]: the appliance's credential pull (decrypted values, wiped when dropped) and
+//!   the master-key rotation's report.
 //! - [`chain`]: the per-appliance evidence hash chain: the builder that signs each bundle, the verifier
 //!   that says where and how a chain breaks, and central's append/duplicate/conflict/gap decision.
 //! - [`dsse`]: DSSE v1 envelopes, the PAE, Ed25519 keys with their keyids, signing and verifying.
@@ -22,6 +24,7 @@
 pub mod api;
 pub mod auth;
 pub mod chain;
+pub mod credentials;
 pub mod dsse;
 pub mod evidence;
 pub mod export;

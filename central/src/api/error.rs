@@ -9,6 +9,7 @@ use osc_proto::api::{
 };
 use tracing::error;
 
+use crate::keyring::KeyringError;
 use crate::store::StoreError;
 
 /// Why a request to the resource API failed.
@@ -128,6 +129,30 @@ pub enum ApiError {
         current: i64,
     },
 
+    /// A Credential's secret data could not be sealed or opened (a lost master key, a tampered
+    /// value); logged in full, answered with a 500 that names the object only.
+    #[error(
+        "the secret data of {} {name:?} cannot be used: {source}",
+        resource(Kind::Credential)
+    )]
+    Secret {
+        /// The Credential's name.
+        name: String,
+        /// What went wrong (never a secret).
+        #[source]
+        source: KeyringError,
+    },
+
+    /// The master keys could not be changed: 409 with what to do instead when a rotation is not
+    /// possible now or here (another is running, the keys come from the configuration), else a
+    /// logged 500.
+    #[error("master keys: {0}")]
+    Keyring(#[source] KeyringError),
+
+    /// The caller may see the target but not do this to it (403); the message says who may.
+    #[error("{0}")]
+    Denied(String),
+
     /// The store failed; see [`ApiError::status`] for how each store error is answered.
     #[error("store error")]
     Store(#[source] StoreError),
@@ -209,6 +234,25 @@ impl ApiError {
                 });
                 status
             }
+            Self::Secret { name, .. } => Status::internal_error(&format!(
+                "the secret data of {} {name:?} cannot be used; the server logged why",
+                resource(Kind::Credential)
+            )),
+            Self::Keyring(error @ (KeyringError::NotRotatable | KeyringError::RotationRunning)) => {
+                Status {
+                    code: 409,
+                    reason: Some(StatusReason::Conflict),
+                    ..Status::bad_request(error.to_string())
+                }
+            }
+            Self::Keyring(_) => Status::internal_error(
+                "the master keys could not be changed; the server logged why",
+            ),
+            Self::Denied(why) => Status {
+                code: 403,
+                reason: Some(StatusReason::Forbidden),
+                ..Status::bad_request(why.clone())
+            },
             Self::Store(error) => store_status(error),
             Self::Evidence(error) => super::evidence::log_status(error),
         }
@@ -317,7 +361,7 @@ pub(super) fn store_status(error: &StoreError) -> Status {
 }
 
 /// Displays an error and its sources, `: `-separated, for the log.
-struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+pub(super) struct ErrorChain<'a>(pub(super) &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -7,6 +7,8 @@
 //! /apis/osiriscare.net/v1alpha1/{plural}[/{name}[/status]]                      cluster-scoped
 //! /apis/osiriscare.net/v1alpha1/namespaces/{site}/{plural}[/{name}[/status]]    namespaced
 //! /apis/osiriscare.net/v1alpha1/{plural}                                        every site's
+//! /apis/osiriscare.net/v1alpha1/namespaces/{site}/credentials/{name}/data       the appliance's pull
+//! /osc/v1/master-key/rotate                                                     master-key rotation
 //! ```
 //!
 //! Every failure is a Kubernetes `Status` with the API server's reason and code
@@ -15,6 +17,7 @@
 //! needs a bearer token ([`auth::authenticate`]), and every resource request is checked by
 //! [`auth::authorize`]: what the caller may not see answers as if it did not exist.
 
+mod credentials;
 mod discovery;
 mod error;
 mod evidence;
@@ -36,7 +39,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::{Extension, Router};
 use chrono::Utc;
 use osc_crds::{API_VERSION, AnyObject, Kind};
@@ -46,13 +49,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::auth::{self, AuditWriter, Auth, Principal, Verb};
+use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::server::Services;
 use crate::store::{ObjectList, Store, resource_version_of};
 
+pub use credentials::{ROTATE_PATH, finish_rotation, rotate as rotate_master_key};
 pub use error::ApiError;
 pub use request::json_request;
-pub use secrets::redact;
+pub use secrets::{DATA_KEYS_ANNOTATION, redact};
 pub use watch::WatchSettings;
 
 use request::{Query, Representation, ResourcePath};
@@ -69,6 +74,8 @@ pub struct AppState {
     pub stopping: CancellationToken,
     /// Bookmark and wait intervals of watches.
     pub watch: WatchSettings,
+    /// The master keys that seal and open Credential secrets.
+    pub keyring: Keyring,
     /// Bearer tokens: who is asking.
     pub auth: Auth,
     /// Where every mutating request is recorded.
@@ -91,6 +98,7 @@ impl AppState {
             metrics: services.metrics,
             stopping: services.stopping,
             watch: WatchSettings::default(),
+            keyring: services.keyring,
             ca_certificate: services.ca_certificate.map(Arc::from),
         }
     }
@@ -129,7 +137,9 @@ pub fn app(state: AppState) -> Router {
         .route("/apis", get(discovery::groups))
         .route("/apis/osiriscare.net", get(discovery::group))
         .route("/apis/osiriscare.net/v1alpha1", get(discovery::resources))
+        .route(credentials::PULL_ROUTE, get(credentials::pull_route))
         .route("/apis/osiriscare.net/v1alpha1/{*rest}", any(resource))
+        .route(ROTATE_PATH, post(credentials::rotate_route))
         .route("/version", get(discovery::version))
         .route("/openapi/v3", get(openapi::index))
         .route(

@@ -29,7 +29,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::filter::Filter;
 use super::request::{Query, ResourcePath, decode_object};
-use super::secrets::keep_stored_secret;
+use super::secrets::{keep_stored_secret, seal_incoming};
 use crate::auth::{Principal, Visibility, check_site_partner};
 use crate::store::{ListOptions, ObjectKey, ObjectList, StoreError, resource_version_of};
 
@@ -141,12 +141,21 @@ pub async fn create(
     if let Some(site) = object.namespace() {
         require_site(state, object.kind(), site, object.name()).await?;
     }
-    let object = prepare_create(object, Utc::now())?;
+    // Held until the write is stored, so a rotation never misses a value sealed here.
+    let keys = state.keyring.keys().await;
+    let mut object = prepare_create(object, Utc::now())?;
+    let key = path.key_for(object_name(&object));
+    seal_incoming(
+        &keys,
+        path.kind,
+        (&key.namespace, &key.name),
+        &mut object,
+        None,
+    )?;
     check_site_partner(principal, path.kind, &object)?;
     if dry_run {
         return Ok(object);
     }
-    let key = path.key_for(object_name(&object));
     let stored = state.store.create(&key, object).await?;
     state.metrics.add_store_objects(path.kind, 1);
     Ok(stored)
@@ -173,6 +182,8 @@ pub async fn replace(
         })?),
     };
     for _ in 0..UNCONDITIONAL_ATTEMPTS {
+        // Held until the write is stored, so a rotation never misses a value sealed here.
+        let keys = state.keyring.keys().await;
         let stored = state.store.get(&key).await?;
         let current = stored_version(&key, &stored)?;
         if precondition.is_some_and(|expected| expected != current) {
@@ -181,7 +192,10 @@ pub async fn replace(
         let outcome = if path.status {
             prepare_status_update(path, &name, &stored, value.clone())?
         } else {
-            prepare_update(path, &name, &stored, value.clone())?
+            let mut incoming = value.clone();
+            let place = (key.namespace.as_str(), name.as_str());
+            seal_incoming(&keys, path.kind, place, &mut incoming, Some(&stored))?;
+            prepare_update(path, &name, &stored, incoming)?
         };
         if let Outcome::Write(object) | Outcome::WriteAndDelete(object) = &outcome {
             check_site_partner(principal, path.kind, object)?;

@@ -48,8 +48,9 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::config::{Config, ConfigError, Database, Limits, SQLITE_FILE, Transport};
+use crate::config::{Config, ConfigError, Database, Limits, MasterKeys, SQLITE_FILE, Transport};
 use crate::evidence::EvidenceLog;
+use crate::keyring::{Keyring, KeyringError};
 use crate::metrics::{self, Metrics};
 use crate::seed::{self, SeedError};
 use crate::store::{Store, StoreError, StoreOptions};
@@ -68,6 +69,8 @@ pub struct Services {
     /// Cancelled when shutdown starts; long-lived responses (watches) select on
     /// `stopping.cancelled()` and end their stream, since in-flight requests are otherwise awaited.
     pub stopping: CancellationToken,
+    /// The master keys that seal credential secrets.
+    pub keyring: Keyring,
     /// The PEM of the private CA behind the server's certificate, for enrolling appliances to
     /// pin (`None` with certificates from files, or plain HTTP).
     pub ca_certificate: Option<String>,
@@ -117,6 +120,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The master keys could not be loaded or created.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
     /// TLS could not be set up.
     #[error(transparent)]
     Tls(#[from] TlsError),
@@ -142,7 +148,8 @@ pub enum ServeError {
 
 /// Runs Central Command on `listener` until `shutdown` completes: loads and checks the `--seed`
 /// manifests (before anything else, so that a bad one stops the start at once), prepares the data
-/// folder and TLS, opens the store, creates the seed's missing objects, starts the compliance
+/// folder and TLS, loads the master keys, opens the store, finishes any master-key rotation
+/// (secrets still sealed under a previous key are re-sealed), creates the seed's missing objects, starts the compliance
 /// roll-up beside the API (it ends with shutdown), builds the resource API with `api` and serves
 /// it.
 pub async fn run<A>(
@@ -158,6 +165,7 @@ where
         .then(|| seed::load(&config.seed))
         .transpose()?;
     let server = Server::new(&config, listener)?;
+    let keyring = open_keyring(&config)?;
     let store = open_store(&config).await?;
     if let Some(path) = crate::auth::Auth::new(store.clone())
         .bootstrap(&config.data_dir)
@@ -171,8 +179,10 @@ where
         store,
         metrics: server.metrics().clone(),
         stopping: server.stopping(),
+        keyring,
         ca_certificate: server.ca_certificate().map(str::to_owned),
     };
+    crate::api::finish_rotation(&services).await;
     if let Some(seed) = seed {
         seed::apply(&services, seed).await?;
     }
@@ -184,6 +194,25 @@ where
     ));
     server.serve(api(services), shutdown).await;
     Ok(())
+}
+
+/// Loads the master keys the configuration names: from the configuration itself, or from the key
+/// file, which is created (with one new key, mode 0600) on the first start.
+pub fn open_keyring(config: &Config) -> Result<Keyring, ServeError> {
+    match &config.master_keys {
+        MasterKeys::Configured(keys) => Ok(Keyring::from_configuration(keys.clone())),
+        MasterKeys::File(path) => {
+            let (keyring, created) = Keyring::open_file(path)?;
+            if created {
+                info!(
+                    path = %path.display(),
+                    "created the master key file that seals credential secrets; back it up apart \
+                     from the database"
+                );
+            }
+            Ok(keyring)
+        }
+    }
 }
 
 /// Opens the store the configuration names: PostgreSQL, or SQLite in the data folder.

@@ -15,8 +15,9 @@ use osc_central::api::{self, AppState};
 use osc_central::auth::{Auth, Role, TokenSpec};
 use osc_central::config::{Config, Options, SecretText};
 use osc_central::evidence::{self, EvidenceLog};
+use osc_central::keyring::{Binding, Keyring, SEALED_PREFIX};
 use osc_central::server::{self, Server, Services};
-use osc_central::store::Store;
+use osc_central::store::{ObjectKey, Store};
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Value, json};
@@ -84,14 +85,18 @@ pub struct TestCentral {
     pub client: reqwest::Client,
     /// The server's store, for the few checks the API cannot make (secrets it never returns).
     pub store: Store,
+    /// The server's master keys, to open what the store holds.
+    pub keyring: Keyring,
+    /// The state the API serves with, for calling handlers' functions directly.
+    pub state: AppState,
     /// The server's tokens, to issue more.
     pub auth: Auth,
     /// An admin's bearer token; [`TestCentral::send`] and kubectl use it.
     pub admin_token: String,
     /// The data folder (CA, SQLite file, kubeconfig, kubectl's cache); deleted on drop.
     data: TempDir,
-    /// The PostgreSQL database to drop at the end, as (admin URL, name).
-    database: Option<(String, String)>,
+    /// The PostgreSQL database to drop at the end, as (admin URL, name, URL of the database).
+    database: Option<(String, String, String)>,
     /// Completing this starts the shutdown.
     shutdown: Option<oneshot::Sender<()>>,
     /// The serve task; it ends when the shutdown is complete.
@@ -124,23 +129,61 @@ pub struct Reply {
 impl TestCentral {
     /// Starts a server on `backend` with a fresh, empty database.
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, Options::default()).await
+    }
+
+    /// Starts a server on `backend` with a fresh, empty database and `extra` options (such as
+    /// master keys) over the test's own.
+    pub async fn start_with(backend: Backend, extra: Options) -> Self {
         let data = TempDir::new().expect("a temporary directory");
         let database = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(create_database().await),
         };
+        Self::serve(data, database, extra).await
+    }
+
+    /// Stops the server and starts another over the same data folder and database, with
+    /// `extra` options, as a restart of the process would.
+    pub async fn restart(mut self, extra: Options) -> Self {
+        self.shut_down().await;
+        let data = std::mem::replace(
+            &mut self.data,
+            TempDir::new().expect("a temporary directory"),
+        );
+        let database = self.database.take();
+        Self::serve(data, database, extra).await
+    }
+
+    /// The data folder the server was started with.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data.path().join("data")
+    }
+
+    /// The URL of the test's PostgreSQL database, if it runs on one.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database.as_ref().map(|(_, _, url)| url.as_str())
+    }
+
+    /// Serves the API over `data` and `database` as `osc-central serve` does: keys loaded, store
+    /// opened, any unfinished master-key rotation finished, then serving.
+    async fn serve(
+        data: TempDir,
+        database: Option<(String, String, String)>,
+        extra: Options,
+    ) -> Self {
         let options = Options {
             data_dir: Some(data.path().join("data")),
             listen: Some("127.0.0.1:0".parse().unwrap()),
             database_url: database.as_ref().map(|(_, _, url)| SecretText(url.clone())),
             ..Options::default()
         };
-        let config = Config::from_options(options).expect("a valid test configuration");
+        let config = Config::from_options(extra.over(options)).expect("a valid test configuration");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = Server::new(&config, listener).expect("the server starts");
         let addr = server.local_addr();
         let store = server::open_store(&config).await.expect("the store opens");
-        let state = AppState::new(Services {
+        let services = Services {
             store: store.clone(),
             metrics: server.metrics().clone(),
             stopping: server.stopping(),
@@ -149,11 +192,15 @@ impl TestCentral {
                 store.clone(),
                 evidence::load_or_create_key(&config.data_dir).expect("the evidence log key"),
             ),
-        });
+            keyring: server::open_keyring(&config).expect("the master keys load"),
+        };
+        api::finish_rotation(&services).await;
+        let keyring = services.keyring.clone();
+        let state = AppState::new(services);
         let auth = state.auth.clone();
         let admin_token = issue(&auth, "test-admin", Role::Admin).await;
         let (shutdown, signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(api::app(state), async {
+        let task = tokio::spawn(server.serve(api::app(state.clone()), async {
             let _ = signal.await;
         }));
         let ca = std::fs::read(data.path().join("data/tls/ca.crt")).expect("the generated CA");
@@ -172,10 +219,12 @@ impl TestCentral {
             addr,
             client,
             store,
+            keyring,
+            state,
             auth,
             admin_token,
             data,
-            database: database.map(|(admin, name, _)| (admin, name)),
+            database,
             shutdown: Some(shutdown),
             task: Some(task),
         }
@@ -186,9 +235,10 @@ impl TestCentral {
         format!("https://{}{path}", self.addr)
     }
 
-    /// The server's data folder (its SQLite file, CA, tokens).
-    pub fn data_dir(&self) -> PathBuf {
-        self.data.path().join("data")
+    /// The stored secret `field` of the Credential `site`/`name`, opened with the server's keys;
+    /// fails the test unless it is stored sealed.
+    pub async fn stored_secret(&self, site: &str, name: &str, field: &str) -> String {
+        stored_secret(&self.store, &self.keyring, (site, name, field)).await
     }
 
     /// The CA certificate clients pin.
@@ -246,6 +296,16 @@ impl TestCentral {
             content_type,
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         }
+    }
+
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await;
+        response
+            .expect("the server answers")
+            .text()
+            .await
+            .expect("a body")
     }
 
     /// GET as JSON.
@@ -370,14 +430,19 @@ impl TestCentral {
 
     /// Shuts the server down and drops the PostgreSQL database, if any.
     pub async fn stop(mut self) {
+        self.shut_down().await;
+        if let Some((admin, name, _)) = self.database.take() {
+            drop_database(&admin, &name).await;
+        }
+    }
+
+    /// Shuts the server down, keeping its data and database.
+    async fn shut_down(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.expect("the server stops cleanly");
-        }
-        if let Some((admin, name)) = self.database.take() {
-            drop_database(&admin, &name).await;
         }
     }
 }
@@ -386,7 +451,7 @@ impl TestCentral {
 /// another thread (this one is inside the test's runtime).
 impl Drop for TestCentral {
     fn drop(&mut self) {
-        if let Some((admin, name)) = self.database.take() {
+        if let Some((admin, name, _)) = self.database.take() {
             let _ = std::thread::spawn(move || {
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -397,6 +462,37 @@ impl Drop for TestCentral {
             .join();
         }
     }
+}
+
+/// The stored secret `field` of the Credential `site`/`name` in `store`, opened with `keyring`;
+/// fails the test unless it is stored sealed.
+pub async fn stored_secret(
+    store: &Store,
+    keyring: &Keyring,
+    (site, name, field): (&str, &str, &str),
+) -> String {
+    let stored = store
+        .get(&ObjectKey::namespaced("credentials", site, name))
+        .await
+        .expect("the credential is stored");
+    let sealed = stored["spec"]["data"][field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in the stored data: {stored}"));
+    assert!(
+        sealed.starts_with(SEALED_PREFIX),
+        "stored unsealed: {stored}"
+    );
+    let binding = Binding {
+        site,
+        credential: name,
+        field,
+    };
+    keyring
+        .keys()
+        .await
+        .open(&binding, sealed)
+        .expect("the stored value opens")
+        .to_string()
 }
 
 /// The collection path an object is created at.

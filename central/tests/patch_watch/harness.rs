@@ -7,7 +7,8 @@ use osc_central::api::{AppState, WatchSettings, app};
 use osc_central::auth::{Role, TokenSpec};
 use osc_central::config::{Config, Options};
 use osc_central::evidence::EvidenceLog;
-use osc_central::server::{Server, Services};
+use osc_central::keyring::Keyring;
+use osc_central::server::{self, Server, Services};
 use osc_central::store::{HistoryRetention, Store, StoreOptions};
 use osc_proto::dsse::Signer;
 use reqwest::StatusCode;
@@ -114,6 +115,8 @@ pub struct TestCentral {
     pub client: reqwest::Client,
     /// The store it serves (for checks the API cannot make, such as secrets kept).
     pub store: Store,
+    /// Its master keys, to open the secrets the store holds.
+    pub keyring: Keyring,
     /// An admin's bearer token, which `client` sends.
     pub token: String,
     /// The CA certificate to pin.
@@ -148,6 +151,7 @@ impl TestCentral {
         // TLS with the generated CA: kubectl sends bearer tokens only over TLS.
         let base = format!("https://{}", server.local_addr());
         let ca = data.path().join("data/tls/ca.crt");
+        let keyring = server::open_keyring(&config).unwrap();
         let state = AppState {
             watch: settings,
             ..AppState::new(Services {
@@ -156,6 +160,7 @@ impl TestCentral {
                 stopping: server.stopping(),
                 ca_certificate: None,
                 evidence: EvidenceLog::start(store.clone(), Signer::generate().unwrap()),
+                keyring: keyring.clone(),
             })
         };
         let token = state
@@ -189,6 +194,7 @@ impl TestCentral {
             token,
             ca,
             store,
+            keyring,
             shutdown: Some(shutdown),
             task,
             _data: data,

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use osc_central::keyring::Binding;
 use osc_central::store::ObjectKey;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -262,7 +263,14 @@ async fn patches_never_see_nor_erase_a_credential_secret() {
         .get(&ObjectKey::namespaced("credentials", "alpha", "ssh"))
         .await
         .unwrap();
-    assert_eq!(stored["spec"]["data"], json!({"password": "hunter2"}));
+    let binding = Binding {
+        site: "alpha",
+        credential: "ssh",
+        field: "password",
+    };
+    let sealed = stored["spec"]["data"]["password"].as_str().unwrap();
+    let opened = central.keyring.keys().await.open(&binding, sealed).unwrap();
+    assert_eq!(opened.as_str(), "hunter2");
     assert_eq!(stored["metadata"]["labels"], json!({"rotated": "no"}));
 }
 
