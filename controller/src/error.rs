@@ -79,6 +79,16 @@ pub enum Error {
     /// An evidence bundle broke an invariant of the bundle format.
     #[error("evidence bundle refused: {0}")]
     Evidence(#[from] EvidenceError),
+    /// A runbook step could not run on a host (unreachable, interpreter missing, refused).
+    #[error("{host}: {step} could not run: {message}")]
+    Exec {
+        /// The Host.
+        host: String,
+        /// `check`, `remediate` or `verify`.
+        step: &'static str,
+        /// Why, without any output or parameter value.
+        message: String,
+    },
     /// A request to central failed.
     #[error("central {url}: {message}")]
     Central {
