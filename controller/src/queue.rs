@@ -50,6 +50,23 @@ pub struct Backoff {
     pub seed: Option<u64>,
 }
 
+impl Backoff {
+    /// The delays of one run of failures: `min`, doubling, capped at `max`, each plus a jitter
+    /// of up to itself, without end.
+    pub fn delays(self) -> Box<dyn Iterator<Item = StdDuration> + Send> {
+        let mut builder = ExponentialBuilder::new()
+            .with_min_delay(self.min)
+            .with_max_delay(self.max)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times();
+        if let Some(seed) = self.seed {
+            builder = builder.with_jitter_seed(seed);
+        }
+        Box::new(builder.build())
+    }
+}
+
 impl Default for Backoff {
     /// 5 s, doubling, at most 10 minutes.
     fn default() -> Self {
@@ -213,7 +230,7 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
             }
             Requeue::Backoff => {
                 let backoff = self.backoff;
-                let delays = slot.failures.get_or_insert_with(|| delays(backoff));
+                let delays = slot.failures.get_or_insert_with(|| backoff.delays());
                 delays.next().unwrap_or(backoff.max)
             }
         };
@@ -261,21 +278,6 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Slot>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// The delays of one run of failures: `min`, doubling, capped at `max`, each plus a jitter of up
-/// to itself, without end.
-fn delays(backoff: Backoff) -> Box<dyn Iterator<Item = StdDuration> + Send> {
-    let mut builder = ExponentialBuilder::new()
-        .with_min_delay(backoff.min)
-        .with_max_delay(backoff.max)
-        .with_factor(2.0)
-        .with_jitter()
-        .without_max_times();
-    if let Some(seed) = backoff.seed {
-        builder = builder.with_jitter_seed(seed);
-    }
-    Box::new(builder.build())
 }
 
 #[cfg(test)]
