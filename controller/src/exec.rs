@@ -207,12 +207,15 @@ impl Capture {
     }
 }
 
+/// One scripted answer: a run, or why the step could not run.
+type Scripted = Result<StepRun, String>;
+
 /// An executor that answers from a script of results, for tests: each (host, step) gets its
 /// queued runs in order, then the last one again; a step with nothing queued errors.
 #[derive(Debug, Default)]
 pub struct ScriptedExecutor {
     /// Runs to answer, per (host, step name).
-    answers: Mutex<BTreeMap<(String, String), VecDeque<Result<StepRun, String>>>>,
+    answers: Mutex<BTreeMap<(String, String), VecDeque<Scripted>>>,
     /// Every request, as (host, step name).
     calls: Mutex<Vec<(String, String)>>,
 }

@@ -1,0 +1,245 @@
+//! `osc-controller enroll` against a real Central Command (in this process, over TLS with its
+//! generated CA, on SQLite): the key stays local and private, the proof is accepted, the token
+//! and config are written 0600 and work, and enrolling again with the same key is safe.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use osc_central::api::{self, AppState};
+use osc_central::auth::{Role, TokenSpec};
+use osc_central::config::{Config as CentralConfig, Options};
+use osc_central::server::{self, Server, Services};
+use osc_controller::config::{SecretString, read_signing_key, read_token};
+use osc_controller::enroll::{Enrollment, enroll};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// A real central on 127.0.0.1, with an admin token and a client that pins its CA.
+struct Central {
+    url: String,
+    ca: std::path::PathBuf,
+    client: reqwest::Client,
+    admin: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _data: tempfile::TempDir,
+}
+
+impl Central {
+    async fn start() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let config = CentralConfig::from_options(Options {
+            data_dir: Some(data.path().join("data")),
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..Options::default()
+        })
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = Server::new(&config, listener).unwrap();
+        let store = server::open_store(&config).await.unwrap();
+        let state = AppState::new(Services {
+            store,
+            metrics: server.metrics().clone(),
+            stopping: server.stopping(),
+            ca_certificate: server.ca_certificate().map(str::to_owned),
+        });
+        let admin = state
+            .auth
+            .issue(TokenSpec {
+                name: "admin".into(),
+                role: Role::Admin,
+                expires_at: None,
+            })
+            .await
+            .unwrap()
+            .bearer;
+        let url = format!("https://{}", server.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(api::app(state), async {
+            let _ = stopped.await;
+        }));
+        let ca = data.path().join("data/tls/ca.crt");
+        let client = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        Self {
+            url,
+            ca,
+            client,
+            admin,
+            stop: Some(stop),
+            task,
+            _data: data,
+        }
+    }
+
+    async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// A fresh enrollment token for `site`.
+    async fn enrollment_token(&self, site: &str) -> String {
+        let (status, body) = self
+            .call(
+                &self.admin,
+                reqwest::Method::POST,
+                &format!("/osc/v1/sites/{site}/enrollment-tokens"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn enroll_writes_a_private_key_token_and_config_that_central_accepts() {
+    let central = Central::start().await;
+    let site = json!({
+        "apiVersion": "osiriscare.net/v1alpha1", "kind": "Site",
+        "metadata": {"name": "smile"},
+        "spec": {"displayName": "Smile Dental", "partner": "acme"}
+    });
+    let (status, body) = central
+        .call(
+            &central.admin,
+            reqwest::Method::POST,
+            "/apis/osiriscare.net/v1alpha1/sites",
+            Some(site),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let enrollment = Enrollment {
+        central: central.url.parse().unwrap(),
+        token: SecretString::new(central.enrollment_token("smile").await),
+        ca_file: central.ca.clone(),
+        appliance: "box1".into(),
+        config: dir.path().join("etc/controller.yaml"),
+        state_directory: dir.path().join("state"),
+    };
+    let enrolled = enroll(&enrollment).await.unwrap();
+    assert_eq!(enrolled.response.site, "smile");
+    assert!(!format!("{enrolled:?}").contains(&enrolled.response.token));
+
+    // Key, token and config are private to the appliance and read back as they were written.
+    let config = &enrolled.config;
+    for file in [
+        &config.signing_key_file,
+        &config.token_file,
+        &enrollment.config,
+    ] {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    assert_eq!(config.site, "smile");
+    assert_eq!(config.appliance, "box1");
+    assert_eq!(config.central_url.as_str(), format!("{}/", central.url));
+    let key = read_signing_key(&config.signing_key_file).unwrap();
+    assert_eq!(enrolled.response.key_id, key.keyid());
+
+    // Central holds the public key, and the appliance token reads its own Appliance.
+    let token = read_token(&config.token_file).unwrap();
+    let path = "/apis/osiriscare.net/v1alpha1/namespaces/smile/appliances/box1";
+    let (status, appliance) = central
+        .call(token.expose(), reqwest::Method::GET, path, None)
+        .await;
+    assert_eq!(status, 200, "{appliance}");
+    assert_eq!(
+        appliance["spec"]["enrollment"]["publicKey"],
+        key.public_key().to_base64()
+    );
+
+    // Enrolling again (a lost answer) reuses the key: same appliance, a fresh token, the old
+    // one revoked.
+    let again = enroll(&Enrollment {
+        token: SecretString::new(central.enrollment_token("smile").await),
+        ..enrollment.clone()
+    })
+    .await
+    .unwrap();
+    assert_eq!(again.response.key_id, key.keyid());
+    let fresh = read_token(&config.token_file).unwrap();
+    assert_ne!(fresh, token);
+    let (status, _) = central
+        .call(fresh.expose(), reqwest::Method::GET, path, None)
+        .await;
+    assert_eq!(status, 200);
+
+    central.stop().await;
+}
+
+#[tokio::test]
+async fn a_spent_or_unknown_token_is_refused_with_central_s_reason() {
+    let central = Central::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let error = enroll(&Enrollment {
+        central: central.url.parse().unwrap(),
+        token: SecretString::new("osce_0123456789abcdef.not-a-real-secret".into()),
+        ca_file: central.ca.clone(),
+        appliance: "box1".into(),
+        config: dir.path().join("controller.yaml"),
+        state_directory: dir.path().join("state"),
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("401"), "{error}");
+    assert!(!error.contains("not-a-real-secret"), "{error}");
+    assert!(!dir.path().join("controller.yaml").exists());
+    central.stop().await;
+}
+
+#[tokio::test]
+async fn a_central_whose_certificate_the_pinned_ca_did_not_sign_is_refused() {
+    let central = Central::start().await;
+    let other = Central::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let error = enroll(&Enrollment {
+        central: central.url.parse().unwrap(),
+        token: SecretString::new("osce_0123456789abcdef.x".into()),
+        ca_file: other.ca.clone(),
+        appliance: "box1".into(),
+        config: dir.path().join("controller.yaml"),
+        state_directory: dir.path().join("state"),
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("cannot reach central"), "{error}");
+    central.stop().await;
+    other.stop().await;
+}
