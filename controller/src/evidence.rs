@@ -228,6 +228,17 @@ mod tests {
         }
     }
 
+    /// A reconcile whose check passed.
+    fn passed<'a>(check: &'a StepRun, controls: &'a [Control]) -> Reconciled<'a> {
+        Reconciled {
+            check: (Verdict::Compliant, check),
+            actions: vec![],
+            verify: None,
+            outcome: Outcome::Pass,
+            ..healed(check, check, check, controls)
+        }
+    }
+
     #[test]
     fn a_bundle_carries_every_field_from_what_the_reconcile_saw() {
         let check = StepRun::exited(1, b"PermitRootLogin yes\n");
@@ -300,13 +311,7 @@ mod tests {
         let signer = Signer::from_seed(&[5; 32]);
         let check = StepRun::exited(0, b"ok");
         let controls = controls();
-        let pass = Reconciled {
-            check: (Verdict::Compliant, &check),
-            actions: vec![],
-            verify: None,
-            outcome: Outcome::Pass,
-            ..healed(&check, &check, &check, &controls)
-        };
+        let pass = passed(&check, &controls);
         for round in 0..2 {
             let store = SqliteOutbox::open(&path).await.unwrap();
             let mut chain = EvidenceChain::open(&store, "box1", signer.clone())
@@ -341,13 +346,7 @@ mod tests {
         let mut other = EvidenceChain::open(&store, "box1", signer).await.unwrap();
         let check = StepRun::exited(0, b"ok");
         let controls = controls();
-        let pass = Reconciled {
-            check: (Verdict::Compliant, &check),
-            actions: vec![],
-            verify: None,
-            outcome: Outcome::Pass,
-            ..healed(&check, &check, &check, &controls)
-        };
+        let pass = passed(&check, &controls);
         chain
             .record(&store, bundle(&context(), &pass, "a".into()), at(1))
             .await

@@ -121,6 +121,18 @@ impl Central {
     }
 }
 
+/// An enrollment of `box1` with `token`, pinning `ca`, writing into `dir`.
+fn enrollment(central: &Central, ca: &Path, token: &str, dir: &Path) -> Enrollment {
+    Enrollment {
+        central: central.url.parse().unwrap(),
+        token: SecretString::new(token.to_owned()),
+        ca_file: ca.to_owned(),
+        appliance: "box1".into(),
+        config: dir.join("etc/controller.yaml"),
+        state_directory: dir.join("state"),
+    }
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -144,14 +156,8 @@ async fn enroll_writes_a_private_key_token_and_config_that_central_accepts() {
     assert_eq!(status, 201, "{body}");
 
     let dir = tempfile::tempdir().unwrap();
-    let enrollment = Enrollment {
-        central: central.url.parse().unwrap(),
-        token: SecretString::new(central.enrollment_token("smile").await),
-        ca_file: central.ca.clone(),
-        appliance: "box1".into(),
-        config: dir.path().join("etc/controller.yaml"),
-        state_directory: dir.path().join("state"),
-    };
+    let token = central.enrollment_token("smile").await;
+    let enrollment = enrollment(&central, &central.ca, &token, dir.path());
     let enrolled = enroll(&enrollment).await.unwrap();
     assert_eq!(enrolled.response.site, "smile");
     assert!(!format!("{enrolled:?}").contains(&enrolled.response.token));
@@ -206,20 +212,14 @@ async fn enroll_writes_a_private_key_token_and_config_that_central_accepts() {
 async fn a_spent_or_unknown_token_is_refused_with_central_s_reason() {
     let central = Central::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let error = enroll(&Enrollment {
-        central: central.url.parse().unwrap(),
-        token: SecretString::new("osce_0123456789abcdef.not-a-real-secret".into()),
-        ca_file: central.ca.clone(),
-        appliance: "box1".into(),
-        config: dir.path().join("controller.yaml"),
-        state_directory: dir.path().join("state"),
-    })
-    .await
-    .unwrap_err()
-    .to_string();
+    let token = "osce_0123456789abcdef.not-a-real-secret";
+    let error = enroll(&enrollment(&central, &central.ca, token, dir.path()))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("401"), "{error}");
     assert!(!error.contains("not-a-real-secret"), "{error}");
-    assert!(!dir.path().join("controller.yaml").exists());
+    assert!(!dir.path().join("etc/controller.yaml").exists());
     central.stop().await;
 }
 
@@ -228,14 +228,12 @@ async fn a_central_whose_certificate_the_pinned_ca_did_not_sign_is_refused() {
     let central = Central::start().await;
     let other = Central::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let error = enroll(&Enrollment {
-        central: central.url.parse().unwrap(),
-        token: SecretString::new("osce_0123456789abcdef.x".into()),
-        ca_file: other.ca.clone(),
-        appliance: "box1".into(),
-        config: dir.path().join("controller.yaml"),
-        state_directory: dir.path().join("state"),
-    })
+    let error = enroll(&enrollment(
+        &central,
+        &other.ca,
+        "osce_0123456789abcdef.x",
+        dir.path(),
+    ))
     .await
     .unwrap_err()
     .to_string();
