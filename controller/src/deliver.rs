@@ -142,7 +142,7 @@ mod tests {
 
     use super::*;
     use crate::central::{FakeCentral, StatusTarget};
-    use crate::evidence::{Context, EvidenceChain, Reconciled, bundle};
+    use crate::evidence::{Context, EvidenceChain, Reconciled, bundle, new_bundle_id};
     use crate::exec::StepRun;
     use crate::outbox::MemoryOutbox;
 
@@ -152,7 +152,7 @@ mod tests {
 
     async fn record(store: &MemoryOutbox, chain: &mut EvidenceChain, n: usize) {
         let run = StepRun::exited(0, b"ok");
-        for i in 0..n {
+        for _ in 0..n {
             let reconciled = Reconciled {
                 host: "ehr",
                 runbook: "ssh-root",
@@ -174,11 +174,7 @@ mod tests {
                 reseller_id: None,
                 nixos_revision: "rev".into(),
             };
-            let b = bundle(
-                &context,
-                &reconciled,
-                format!("b{i}-{}", uuid::Uuid::new_v4()),
-            );
+            let b = bundle(&context, &reconciled, new_bundle_id());
             chain.record(store, b, now()).await.unwrap();
         }
     }

@@ -124,6 +124,11 @@ pub fn bundle(context: &Context, reconciled: &Reconciled<'_>, bundle_id: String)
     }
 }
 
+/// A fresh `bundle_id`: a random UUID, so that reports and tickets can name one bundle.
+pub fn new_bundle_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 /// The appliance's evidence chain, appending into an outbox.
 #[derive(Debug)]
 pub struct EvidenceChain {
