@@ -36,6 +36,21 @@ pub enum Command {
     /// Resolve and check the options exactly as `serve` would, print the effective configuration
     /// as YAML (usable as a `--config` file, with the database password masked), and exit.
     CheckConfig(Options),
+    /// Issue a new admin token straight into the store that `serve` with these options would use,
+    /// print it once on standard output, and exit: the way back in when every admin token is lost
+    /// or revoked. Works beside a running server.
+    IssueAdminToken(IssueAdminToken),
+}
+
+/// `issue-admin-token`'s arguments.
+#[derive(Debug, Clone, Args)]
+pub struct IssueAdminToken {
+    /// The name the token is listed and audited under.
+    #[arg(long, default_value = "recovery-admin")]
+    pub name: String,
+    /// Where the store is, as for `serve`.
+    #[command(flatten)]
+    pub options: Options,
 }
 
 /// Every option of `serve`, as flags, environment variables or keys of the `--config` file.

@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use osc_central::api::{self, AppState};
-use osc_central::config::{Cli, Command, Config};
+use osc_central::auth::{Auth, Role, TokenSpec};
+use osc_central::config::{Cli, Command, Config, IssueAdminToken};
 use osc_central::{server, telemetry};
 
 #[tokio::main]
@@ -11,6 +12,20 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::CheckConfig(options) => {
             print!("{}", Config::from_options(options)?.to_yaml());
+            Ok(())
+        }
+        Command::IssueAdminToken(IssueAdminToken { name, options }) => {
+            let config = Config::from_options(options)?;
+            let store = server::open_store(&config).await?;
+            let token = Auth::new(store)
+                .issue(TokenSpec {
+                    name,
+                    role: Role::Admin,
+                    expires_at: None,
+                })
+                .await
+                .context("cannot store the new admin token")?;
+            println!("{}", token.bearer);
             Ok(())
         }
         Command::Serve(options) => {

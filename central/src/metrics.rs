@@ -83,6 +83,7 @@ impl Metrics {
                 durations,
                 watchers,
                 store_objects,
+                local_moves: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -110,9 +111,21 @@ impl Metrics {
     /// ([`Metrics::set_store_objects`]) corrects for other replicas' writes.
     pub fn add_store_objects(&self, resource: Kind, delta: i64) {
         self.inner
+            .local_moves
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner
             .store_objects
             .get_or_create(&ResourceLabels::of(resource))
             .inc_by(delta);
+    }
+
+    /// How many local creates and deletes have moved the store-size gauges so far: a recount
+    /// read before and after its count, and applied only when this did not change, never
+    /// overwrites a write it did not see.
+    pub fn store_object_moves(&self) -> u64 {
+        self.inner
+            .local_moves
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Counts one answered request and its latency.
@@ -190,6 +203,9 @@ struct Inner {
     watchers: Family<ResourceLabels, Gauge>,
     /// `osc_store_objects`.
     store_objects: Family<ResourceLabels, Gauge>,
+    /// How many times [`Metrics::add_store_objects`] moved the gauges, so that a recount that
+    /// raced a local write can tell and leave the gauges alone.
+    local_moves: std::sync::atomic::AtomicU64,
 }
 
 /// Labels of `osc_http_requests_total`.

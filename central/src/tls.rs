@@ -261,8 +261,13 @@ impl LocalCa {
                     source,
                 })?;
             let (cert_pem, key_pem) = new_ca()?;
-            write_new(&key_path, key_pem.as_bytes(), 0o600)?;
-            write_new(&cert_path, cert_pem.as_bytes(), 0o644)?;
+            for (path, pem, mode) in [(&key_path, &key_pem, 0o600), (&cert_path, &cert_pem, 0o644)]
+            {
+                write_new(path, pem.as_bytes(), mode).map_err(|source| TlsError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
         }
         let cert_pem = fs::read_to_string(&cert_path).map_err(|source| TlsError::Read {
             path: cert_path.clone(),
@@ -432,23 +437,18 @@ fn host_name() -> Option<String> {
 }
 
 /// Writes `bytes` to `path` with `mode`, through a temporary file renamed into place so that a
-/// crash never leaves a truncated file behind.
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
-    let failed = |source| TlsError::Write {
-        path: path.to_owned(),
-        source,
-    };
+/// crash never leaves a truncated file behind. Also writes the evidence log's key.
+pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let temporary = path.with_extension("tmp");
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(mode)
-        .open(&temporary)
-        .map_err(failed)?;
-    file.write_all(bytes).map_err(failed)?;
-    file.sync_all().map_err(failed)?;
-    fs::rename(&temporary, path).map_err(failed)
+        .open(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&temporary, path)
 }
 
 /// A rustls server configuration offering HTTP/2 (which `kubectl` prefers) and HTTP/1.1.

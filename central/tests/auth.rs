@@ -742,6 +742,41 @@ async fn the_first_start_writes_a_private_bootstrap_admin_token() {
     }
 }
 
+/// `osc-central issue-admin-token` writes a working admin token into the store of a running
+/// server: the way back in when every admin token is lost.
+#[tokio::test]
+async fn issue_admin_token_recovers_access_beside_a_running_server() {
+    let central = TestCentral::start(Backend::Sqlite).await;
+    let data_dir = central.data_dir();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_osc-central"))
+            .args(["issue-admin-token", "--name", "rescue", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("OSC_DATABASE_URL")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert_eq!(
+        get_as(&central, &token, &format!("{GV}/sites"))
+            .await
+            .status,
+        200
+    );
+    let listed = get_as(&central, &token, "/osc/v1/tokens").await;
+    assert!(
+        listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "rescue")
+    );
+    central.stop().await;
+}
+
 /// kubectl with an operator's token lists that operator's sites only.
 #[tokio::test]
 async fn kubectl_with_an_operator_token_sees_its_partners_sites() {

@@ -9,12 +9,14 @@ use std::time::Duration;
 use osc_central::api::{self, AppState};
 use osc_central::auth::Principal;
 use osc_central::config::{Config, Options, SQLITE_FILE};
+use osc_central::evidence::EvidenceLog;
 use osc_central::metrics::Metrics;
 use osc_central::seed::{self, SeedError, Summary};
 use osc_central::server::{self, ServeError, Services};
 use osc_central::store::{ListOptions, ObjectKey, Store, StoreOptions};
 use osc_crds::AnyObject;
 use osc_crds::load::load_path;
+use osc_proto::dsse::Signer;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -59,6 +61,7 @@ impl Fixture {
             .await
             .unwrap();
         Services {
+            evidence: EvidenceLog::start(store.clone(), Signer::generate().unwrap()),
             store,
             metrics: Metrics::new(),
             stopping: CancellationToken::new(),

@@ -12,6 +12,8 @@
 //! - [`dsse`]: DSSE v1 envelopes, the PAE, Ed25519 keys with their keyids, signing and verifying.
 //! - [`evidence`]: the evidence bundle (every seed field, snake_case, strict), its canonical payload
 //!   bytes, the capped check output, and opening a signed evidence envelope.
+//! - [`export`]: a site's evidence export (envelopes, inclusion proofs against one signed tree head,
+//!   the appliances' keys) and its offline verifier.
 //! - [`merkle`]: the evidence log's RFC 6962 Merkle tree, inclusion and consistency proofs with
 //!   offline verifiers, and signed tree heads.
 //! - [`release`]: the signed release manifest and the checks an appliance makes before and after
@@ -22,5 +24,6 @@ pub mod auth;
 pub mod chain;
 pub mod dsse;
 pub mod evidence;
+pub mod export;
 pub mod merkle;
 pub mod release;

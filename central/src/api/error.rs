@@ -131,6 +131,10 @@ pub enum ApiError {
     /// The store failed; see [`ApiError::status`] for how each store error is answered.
     #[error("store error")]
     Store(#[source] StoreError),
+
+    /// The evidence log refused an envelope or a proof, or failed (`api/evidence.rs` maps it).
+    #[error(transparent)]
+    Evidence(#[from] crate::evidence::LogError),
 }
 
 impl ApiError {
@@ -206,6 +210,7 @@ impl ApiError {
                 status
             }
             Self::Store(error) => store_status(error),
+            Self::Evidence(error) => super::evidence::log_status(error),
         }
     }
 }
@@ -299,7 +304,7 @@ pub fn cause(error: &FieldError) -> StatusCause {
 
 /// The answer to a store error the client did not cause: 503 when the database cannot be
 /// reached (the client may retry), else a generic 500.
-fn store_status(error: &StoreError) -> Status {
+pub(super) fn store_status(error: &StoreError) -> Status {
     match error {
         StoreError::Gone { requested, oldest } => {
             Status::too_old_resource_version(&requested.to_string(), &oldest.to_string())

@@ -17,6 +17,7 @@
 
 mod discovery;
 mod error;
+mod evidence;
 mod filter;
 mod objects;
 mod openapi;
@@ -44,7 +45,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::auth::{self, Auth, Principal, Verb};
+use crate::auth::{self, AuditWriter, Auth, Principal, Verb};
 use crate::metrics::Metrics;
 use crate::server::Services;
 use crate::store::{ObjectList, Store, resource_version_of};
@@ -70,6 +71,10 @@ pub struct AppState {
     pub watch: WatchSettings,
     /// Bearer tokens: who is asking.
     pub auth: Auth,
+    /// Where every mutating request is recorded.
+    pub audit: AuditWriter,
+    /// The evidence log and its Merkle tree.
+    pub evidence: crate::evidence::EvidenceLog,
     /// The PEM of the private CA that central's certificate comes from, handed to enrolling
     /// appliances to pin (`None` with certificates from files, or plain HTTP).
     pub ca_certificate: Option<Arc<str>>,
@@ -80,6 +85,8 @@ impl AppState {
     pub fn new(services: Services) -> Self {
         Self {
             auth: Auth::new(services.store.clone()),
+            audit: auth::audit_writer(services.store.clone()),
+            evidence: services.evidence,
             store: services.store,
             metrics: services.metrics,
             stopping: services.stopping,
@@ -89,9 +96,14 @@ impl AppState {
     }
 
     /// Reports the number of stored objects per kind to `osc_store_objects`. Best effort: a
-    /// failure is logged and the gauges keep their last values.
+    /// failure is logged and the gauges keep their last values, and a count that raced a local
+    /// create or delete is dropped (regression: such a count used to undo the write's move).
     pub async fn refresh_metrics(&self) {
+        let moves = self.metrics.store_object_moves();
         match self.store.stats().await {
+            // A create or delete here moved the gauges while the count was read; the count may
+            // not include it, so it waits for the next round rather than undo it.
+            Ok(_) if self.metrics.store_object_moves() != moves => {}
             Ok(counts) => {
                 for kind in Kind::ALL {
                     let count = counts.objects.get(kind.plural()).copied().unwrap_or(0);
@@ -125,6 +137,7 @@ pub fn app(state: AppState) -> Router {
             get(openapi::group_version),
         )
         .merge(auth::routes())
+        .merge(evidence::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -109,6 +109,11 @@ impl Query {
         )
     }
 
+    /// The names of the parameters given, in order (repeats included).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(name, _)| name.as_str())
+    }
+
     /// The first value of `name`, if given; an empty value counts as not given, as in
     /// Kubernetes (`?labelSelector=` selects everything).
     pub fn get(&self, name: &str) -> Option<&str> {

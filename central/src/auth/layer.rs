@@ -10,10 +10,12 @@ use chrono::Utc;
 use osc_proto::api::Status;
 use tracing::{error, info};
 
-use super::Principal;
 use crate::api::AppState;
 use crate::server::status_response;
-use crate::store::AuditRecord;
+use std::sync::Arc;
+
+use crate::batch::Batcher;
+use crate::store::{AuditRecord, Store, StoreError};
 
 /// Authenticates the request, runs it with its [`Principal`] in the extensions, and appends a
 /// mutating request to the audit log with the status it was answered with.
@@ -57,27 +59,73 @@ pub async fn authenticate(
     request.extensions_mut().insert(principal.clone());
     let response = next.run(request).await;
     if audited {
-        record(&state, &principal, method, path, response.status().as_u16()).await;
+        let code = response.status().as_u16();
+        record(
+            &state,
+            &principal.name,
+            &principal.token_id,
+            &method,
+            &path,
+            code,
+        )
+        .await;
     }
     response
 }
 
-/// Appends one record; a failure is logged (the request is already answered).
-async fn record(state: &AppState, principal: &Principal, method: String, path: String, code: u16) {
+/// Records a request by `who` (with token `token_id`) answered with `code`, and waits until the
+/// record is stored; a failure is logged, since the request is already answered.
+pub(super) async fn record(
+    state: &AppState,
+    who: &str,
+    token_id: &str,
+    method: &str,
+    path: &str,
+    code: u16,
+) {
     let record = AuditRecord {
         id: 0,
         at_ms: Utc::now().timestamp_millis(),
-        principal: principal.name.clone(),
-        token_id: principal.token_id.clone(),
-        method,
-        path,
+        principal: who.to_owned(),
+        token_id: token_id.to_owned(),
+        method: method.to_owned(),
+        path: path.to_owned(),
         code: i64::from(code),
     };
-    if let Err(error) = state.store.append_audit(&record).await {
-        error!(%error, principal = %record.principal, method = %record.method, path = %record.path,
-               "cannot append to the audit log");
+    match state.audit.submit(record).await {
+        Some(Ok(())) => {}
+        Some(Err(error)) => {
+            error!(%error, principal = %who, %method, %path, "cannot append to the audit log");
+        }
+        None => error!(principal = %who, %method, %path, "the audit log writer has stopped"),
     }
 }
+
+/// The audit log's writer: records of concurrent requests are stored together, one transaction
+/// per batch, so auditing does not halve the rate of writes (every write would otherwise cost a
+/// second transaction on the same write connection).
+pub fn audit_writer(store: Store) -> AuditWriter {
+    Batcher::start(
+        AUDIT_QUEUE,
+        AUDIT_BATCH,
+        move |records: Vec<AuditRecord>| {
+            let store = store.clone();
+            async move {
+                let result = store.append_audit(&records).await.map_err(Arc::new);
+                vec![result; records.len()]
+            }
+        },
+    )
+}
+
+/// Records waiting to be written, at most.
+const AUDIT_QUEUE: usize = 4096;
+
+/// Records written in one transaction, at most.
+const AUDIT_BATCH: usize = 256;
+
+/// The handle requests record through: each gets the result of the batch its record was in.
+pub type AuditWriter = Batcher<AuditRecord, Result<(), Arc<StoreError>>>;
 
 /// A 401 `Status` with the challenge clients expect.
 fn unauthorized(message: &str) -> Response {

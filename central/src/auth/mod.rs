@@ -33,8 +33,9 @@ use chrono::{DateTime, Utc};
 use osc_crds::Kind;
 use serde_json::Value;
 
-pub use layer::authenticate;
+pub use layer::{AuditWriter, audit_writer, authenticate};
 pub use policy::{Decision, SiteRef, Verb, Visibility};
+pub(crate) use routes::require_admin;
 pub use routes::{public_routes, routes};
 pub use tokens::{Auth, BOOTSTRAP_TOKEN_FILE, BootstrapError, IssuedToken, TokenError, TokenSpec};
 

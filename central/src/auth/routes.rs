@@ -13,6 +13,7 @@ use osc_proto::auth::{
 };
 use serde::Deserialize;
 
+use super::layer::record;
 use super::{Principal, Role, TokenSpec, enroll, time_of};
 use crate::api::{ApiError, AppState, json_request};
 use crate::store::{AuditQuery, TokenRow};
@@ -35,7 +36,7 @@ pub fn public_routes() -> Router<AppState> {
 }
 
 /// 403 unless the caller is an admin.
-fn require_admin(principal: &Principal, what: &str) -> Result<(), ApiError> {
+pub(crate) fn require_admin(principal: &Principal, what: &str) -> Result<(), ApiError> {
     if principal.is_admin() {
         return Ok(());
     }
@@ -199,11 +200,26 @@ async fn create_enrollment_token(
 
 async fn enroll_appliance(
     State(state): State<AppState>,
+    uri: axum::http::Uri,
     body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    let request: EnrollRequest = json_request(&body, "an EnrollRequest")?;
-    let answer = enroll::enroll(&state, &request, Utc::now()).await?;
-    Ok(Json(answer).into_response())
+) -> Response {
+    let (answer, appliance) = match json_request::<EnrollRequest>(&body, "an EnrollRequest") {
+        Ok(request) => (
+            enroll::enroll(&state, &request, Utc::now()).await.map(Json),
+            Some(request.appliance),
+        ),
+        Err(error) => (Err(error), None),
+    };
+    let response = answer.map_or_else(IntoResponse::into_response, IntoResponse::into_response);
+    // Enrollment has no bearer token, so the authentication layer does not audit it: every
+    // attempt is recorded here, under the appliance name it asked for.
+    let who = appliance.map_or_else(
+        || "enrollment".to_owned(),
+        |name| format!("enrollment of {name}"),
+    );
+    let code = response.status().as_u16();
+    record(&state, &who, "", "POST", uri.path(), code).await;
+    response
 }
 
 /// A stored token as listed.

@@ -49,6 +49,7 @@ use tower::ServiceExt;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::{Config, ConfigError, Database, Limits, SQLITE_FILE, Transport};
+use crate::evidence::EvidenceLog;
 use crate::metrics::{self, Metrics};
 use crate::seed::{self, SeedError};
 use crate::store::{Store, StoreError, StoreOptions};
@@ -70,6 +71,8 @@ pub struct Services {
     /// The PEM of the private CA behind the server's certificate, for enrolling appliances to
     /// pin (`None` with certificates from files, or plain HTTP).
     pub ca_certificate: Option<String>,
+    /// The evidence log on `store`, with its writer task and Merkle tree.
+    pub evidence: EvidenceLog,
 }
 
 /// A listener with its TLS, limits and metrics, ready to serve a router.
@@ -123,6 +126,9 @@ pub enum ServeError {
     /// The `--seed` manifests have problems, or could not be stored.
     #[error(transparent)]
     Seed(#[from] SeedError),
+    /// The evidence log's key could not be read or created.
+    #[error(transparent)]
+    EvidenceKey(#[from] crate::evidence::LogError),
     /// The store could not be opened.
     #[error("cannot open the {what}: {source}")]
     Store {
@@ -159,7 +165,9 @@ where
     {
         info!(path = %path.display(), "wrote the bootstrap admin token (mode 0600); use it to create the other tokens");
     }
+    let log_key = crate::evidence::load_or_create_key(&config.data_dir)?;
     let services = Services {
+        evidence: EvidenceLog::start(store.clone(), log_key),
         store,
         metrics: server.metrics().clone(),
         stopping: server.stopping(),

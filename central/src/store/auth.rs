@@ -5,7 +5,7 @@
 //! connection on SQLite, so they queue in the process like object writes).
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row as _};
+use sqlx::{AnyPool, Connection as _, Row as _};
 
 use super::error::Context as _;
 use super::lease::Lease;
@@ -263,25 +263,34 @@ impl Store {
         .map(drop)
     }
 
-    /// Appends one record to the audit log.
-    pub async fn append_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
-        let sql = "INSERT INTO audit_log (at_ms, principal, token_id, method, path, code) \
-                   VALUES ($1, $2, $3, $4, $5, $6)";
-        self.execute(
-            sql,
-            || "appending to the audit log".to_owned(),
-            |query| {
-                query
-                    .bind(record.at_ms)
-                    .bind(&record.principal)
-                    .bind(&record.token_id)
-                    .bind(&record.method)
-                    .bind(&record.path)
-                    .bind(record.code)
-            },
-        )
-        .await
-        .map(drop)
+    /// Appends `records` to the audit log in one transaction, in order: all or none.
+    pub async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let operation = || format!("appending {} record(s) to the audit log", records.len());
+        let mut connection = Lease::acquire(&self.inner.writes)
+            .await
+            .context(operation)?;
+        let mut tx = connection
+            .begin_with(self.inner.backend.begin_write())
+            .await
+            .context(operation)?;
+        for record in records {
+            sqlx::query(
+                "INSERT INTO audit_log (at_ms, principal, token_id, method, path, code) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(record.at_ms)
+            .bind(&record.principal)
+            .bind(&record.token_id)
+            .bind(&record.method)
+            .bind(&record.path)
+            .bind(record.code)
+            .execute(&mut *tx)
+            .await
+            .context(operation)?;
+        }
+        tx.commit().await.context(operation)?;
+        connection.release();
+        Ok(())
     }
 
     /// Audit records matching `query`, oldest first.

@@ -33,6 +33,7 @@ mod auth;
 mod backend;
 mod continuation;
 mod error;
+mod evidence;
 mod lease;
 mod objects;
 mod types;
@@ -49,6 +50,9 @@ use tokio::task::JoinHandle;
 pub use auth::{AUDIT_PAGE_MAX, AuditQuery, AuditRecord, EnrollmentRow, EnrollmentUse, TokenRow};
 pub use backend::Backend;
 pub use error::StoreError;
+pub use evidence::{
+    EvidenceAlert, EvidenceFilter, EvidencePage, EvidenceRecord, Ingested, NewEvidence, Reused,
+};
 pub use types::{
     Counts, EventType, HistoryRetention, ListOptions, ObjectKey, ObjectList, StoreOptions,
     WatchEvent, resource_version_of,

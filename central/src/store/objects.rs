@@ -486,7 +486,7 @@ fn stamp(key: &ObjectKey, mut object: Value, resource_version: i64) -> Result<Va
 }
 
 /// Milliseconds since the Unix epoch, for the age of events.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     let since_epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO);

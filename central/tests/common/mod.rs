@@ -14,6 +14,7 @@ use std::process::Output;
 use osc_central::api::{self, AppState};
 use osc_central::auth::{Auth, Role, TokenSpec};
 use osc_central::config::{Config, Options, SecretText};
+use osc_central::evidence::{self, EvidenceLog};
 use osc_central::server::{self, Server, Services};
 use osc_central::store::Store;
 use reqwest::Method;
@@ -144,6 +145,10 @@ impl TestCentral {
             metrics: server.metrics().clone(),
             stopping: server.stopping(),
             ca_certificate: server.ca_certificate().map(str::to_owned),
+            evidence: EvidenceLog::start(
+                store.clone(),
+                evidence::load_or_create_key(&config.data_dir).expect("the evidence log key"),
+            ),
         });
         let auth = state.auth.clone();
         let admin_token = issue(&auth, "test-admin", Role::Admin).await;
@@ -179,6 +184,11 @@ impl TestCentral {
     /// `https://127.0.0.1:port{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("https://{}{path}", self.addr)
+    }
+
+    /// The server's data folder (its SQLite file, CA, tokens).
+    pub fn data_dir(&self) -> PathBuf {
+        self.data.path().join("data")
     }
 
     /// The CA certificate clients pin.

@@ -6,8 +6,10 @@ use std::time::Duration;
 use osc_central::api::{AppState, WatchSettings, app};
 use osc_central::auth::{Role, TokenSpec};
 use osc_central::config::{Config, Options};
+use osc_central::evidence::EvidenceLog;
 use osc_central::server::{Server, Services};
 use osc_central::store::{HistoryRetention, Store, StoreOptions};
+use osc_proto::dsse::Signer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::{Connection as _, Executor as _, PgConnection};
@@ -153,6 +155,7 @@ impl TestCentral {
                 metrics: server.metrics().clone(),
                 stopping: server.stopping(),
                 ca_certificate: None,
+                evidence: EvidenceLog::start(store.clone(), Signer::generate().unwrap()),
             })
         };
         let token = state

@@ -99,6 +99,25 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// A plain connection to the test database, past the store: what a person with database
+    /// access has, for tests of what the database itself enforces.
+    pub async fn raw_connection(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let url = match &self.location {
+            Location::Sqlite { dir } => {
+                format!("sqlite://{}", dir.path().join("central.sqlite3").display())
+            }
+            Location::Postgres { url, .. } => url.clone(),
+            Location::Removed => unreachable!("a removed database is not opened"),
+        };
+        sqlx::AnyConnection::connect(&url)
+            .await
+            .expect("a raw connection to the test database")
+    }
+}
+
+impl TestDb {
     /// Opens a store that reaches PostgreSQL through a relay which holds back every answer for
     /// as long as the returned [`Lateness`] says. While answers are late, each database round
     /// trip takes one poll of the future that waits for it, so that a test can stop an

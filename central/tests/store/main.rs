@@ -4,11 +4,12 @@
 //! PostgreSQL tests need `OSC_TEST_DATABASE_URL` (see `fixture.rs`); without it they fail.
 
 mod behaviour;
+mod evidence;
 mod fixture;
 mod model;
 mod replicas;
 
-/// Instantiates each behaviour test (an `async fn(TestDb)` in `behaviour.rs`) once per backend,
+/// Instantiates each behaviour test (an `async fn(TestDb)` in `behaviour.rs` or `evidence.rs`) once per backend,
 /// as `sqlite::NAME` and `postgres::NAME`.
 macro_rules! on_every_backend {
     ($($test:ident),* $(,)?) => {
@@ -17,7 +18,7 @@ macro_rules! on_every_backend {
                 #[tokio::test]
                 async fn $test() {
                     let db = crate::fixture::TestDb::new(crate::fixture::Kind::Sqlite).await;
-                    crate::behaviour::$test(&db).await;
+                    crate::$test(&db).await;
                     db.remove().await;
                 }
             )*
@@ -33,7 +34,7 @@ macro_rules! on_every_backend {
                 #[tokio::test]
                 async fn $test() {
                     let db = crate::fixture::TestDb::new(crate::fixture::Kind::Postgres).await;
-                    crate::behaviour::$test(&db).await;
+                    crate::$test(&db).await;
                     db.remove().await;
                 }
             )*
@@ -46,6 +47,9 @@ macro_rules! on_every_backend {
         }
     };
 }
+
+use behaviour::*;
+use evidence::*;
 
 on_every_backend!(
     create_get_update_delete,
@@ -69,4 +73,9 @@ on_every_backend!(
     concurrent_read_modify_write_loses_no_update,
     stats_count_objects_per_resource_and_kept_events,
     a_cancelled_operation_leaves_no_connection_inside_a_transaction,
+    a_chain_is_appended_in_log_order_and_retries_are_duplicates,
+    forks_gaps_and_broken_links_are_refused_and_forks_alerted,
+    the_database_refuses_to_update_or_delete_evidence,
+    evidence_is_queried_by_site_host_runbook_outcome_and_time_in_pages,
+    concurrent_submissions_build_one_tree_that_replicas_agree_on,
 );

@@ -56,8 +56,9 @@ pub enum BenchError {
         source: Box<ServeError>,
     },
 
-    /// The bare handler's store could not be opened or written.
-    #[error("the bare handler's store failed: {source}")]
+    /// A store the benchmark opens itself (the bare handler's, or the one it fills directly)
+    /// could not be opened or written.
+    #[error("the benchmark's own use of the store failed: {source}")]
     Store {
         /// The store's error.
         #[source]

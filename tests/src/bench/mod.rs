@@ -16,9 +16,9 @@
 
 mod error;
 mod fanout;
-mod load;
-mod report;
-mod target;
+pub(crate) mod load;
+pub(crate) mod report;
+pub(crate) mod target;
 
 pub use error::BenchError;
 pub use report::{Contention, Fanout, Latency, List, Machine, PagedList, Report, Throughput};
@@ -103,7 +103,30 @@ impl Settings {
     }
 }
 
+/// The `--backend` values of the benchmark binaries.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BackendFlag {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server (`--database-url`).
+    Postgres,
+}
+
 impl Backend {
+    /// The backend a binary's `--backend` and `--database-url` name.
+    pub fn from_flags(flag: BackendFlag, database_url: Option<String>) -> Result<Self, BenchError> {
+        Ok(match flag {
+            BackendFlag::Sqlite => Self::Sqlite,
+            BackendFlag::Postgres => Self::Postgres {
+                admin_url: database_url.ok_or_else(|| BenchError::Unexpected {
+                    what: "--backend postgres needs --database-url (or OSC_TEST_DATABASE_URL), \
+                           e.g. postgres://postgres:osc-test@127.0.0.1:5432/postgres"
+                        .to_owned(),
+                })?,
+            },
+        })
+    }
+
     /// `sqlite` or `postgres`, as the flag and the report spell it.
     pub fn name(&self) -> &'static str {
         match self {

@@ -184,15 +184,8 @@ impl Report {
     /// The report as an aligned table: one line per measurement, then the comparisons with the
     /// aims.
     pub fn table(&self) -> String {
-        let mut rows: Vec<[String; 6]> = vec![
-            [
-                "measurement".into(),
-                "count".into(),
-                "rate/s".into(),
-                "p50 ms".into(),
-                "p99 ms".into(),
-                "max ms".into(),
-            ],
+        let rows: Vec<[String; 6]> = vec![
+            header_row(),
             latency_row("GET one object, 1 client", &self.get, None),
             latency_row("PUT one object, 1 client", &self.update, None),
             throughput_row(
@@ -261,21 +254,13 @@ impl Report {
                 None,
             ),
         ];
-        let widths: Vec<usize> = (0..6)
-            .map(|column| rows.iter().map(|row| row[column].len()).max().unwrap_or(0))
-            .collect();
-        let mut out = format!(
-            "api-bench on {} ({} CPUs, {} GiB, {}), plain HTTP/1.1 on 127.0.0.1\n\n",
-            self.backend, self.machine.cpus, self.machine.memory_gib, self.machine.cpu_model
+        let mut out = aligned(
+            &format!(
+                "api-bench on {} ({} CPUs, {} GiB, {}), plain HTTP/1.1 on 127.0.0.1",
+                self.backend, self.machine.cpus, self.machine.memory_gib, self.machine.cpu_model
+            ),
+            rows,
         );
-        for row in rows.drain(..) {
-            let mut line = format!("{:<width$}", row[0], width = widths[0]);
-            for (cell, width) in row.iter().zip(&widths).skip(1) {
-                let _ = write!(line, "  {cell:>width$}");
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
         let _ = write!(
             out,
             "\nbare handler: {}\nAPI updates/s are {:.0}% of the bare handler's (aim: >= 50%)\n\
@@ -287,6 +272,36 @@ impl Report {
         );
         out
     }
+}
+
+/// `title`, a blank line, then `rows` (the first is the header) as columns: the first aligned
+/// left, the others right.
+pub(crate) fn aligned(title: &str, rows: Vec<[String; 6]>) -> String {
+    let widths: Vec<usize> = (0..6)
+        .map(|column| rows.iter().map(|row| row[column].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = format!("{title}\n\n");
+    for row in rows {
+        let mut line = format!("{:<width$}", row[0], width = widths[0]);
+        for (cell, width) in row.iter().zip(&widths).skip(1) {
+            let _ = write!(line, "  {cell:>width$}");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The header row of [`aligned`] tables of latencies and rates.
+pub(crate) fn header_row() -> [String; 6] {
+    [
+        "measurement".into(),
+        "count".into(),
+        "rate/s".into(),
+        "p50 ms".into(),
+        "p99 ms".into(),
+        "max ms".into(),
+    ]
 }
 
 /// The sample that `percent` percent of `sorted` do not exceed (nearest-rank method).
@@ -301,7 +316,7 @@ fn ms(duration: Duration) -> f64 {
 }
 
 /// A table row of a latency, with a rate when there is one.
-fn latency_row(label: &str, latency: &Latency, rate: Option<f64>) -> [String; 6] {
+pub(crate) fn latency_row(label: &str, latency: &Latency, rate: Option<f64>) -> [String; 6] {
     [
         label.to_owned(),
         latency.count.to_string(),
@@ -313,7 +328,7 @@ fn latency_row(label: &str, latency: &Latency, rate: Option<f64>) -> [String; 6]
 }
 
 /// A table row of a throughput phase.
-fn throughput_row(label: &str, throughput: &Throughput) -> [String; 6] {
+pub(crate) fn throughput_row(label: &str, throughput: &Throughput) -> [String; 6] {
     latency_row(label, &throughput.latency, Some(throughput.per_second))
 }
 

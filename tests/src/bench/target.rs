@@ -76,8 +76,24 @@ impl Database {
     }
 
     /// Where the server keeps its data (and SQLite its file).
-    fn data_dir(&self) -> PathBuf {
+    pub(crate) fn data_dir(&self) -> PathBuf {
         self.scratch.path().join("data")
+    }
+
+    /// Opens the database directly, as a server would: on SQLite the file `sqlite_file` in the
+    /// data folder (`central.sqlite3` is the one Central Command serves from).
+    /// The data folder is created either way (the evidence log keeps its key there).
+    pub(crate) async fn open_store(&self, sqlite_file: &str) -> Result<Store, BenchError> {
+        std::fs::create_dir_all(self.data_dir())
+            .map_err(|source| BenchError::Scratch { source })?;
+        match &self.postgres {
+            None => {
+                Store::open_sqlite(&self.data_dir().join(sqlite_file), StoreOptions::default())
+                    .await
+            }
+            Some(postgres) => Store::connect_postgres(&postgres.url, StoreOptions::default()).await,
+        }
+        .map_err(|source| BenchError::Store { source })
     }
 
     /// Drops the PostgreSQL database (disconnecting whoever is still connected) and deletes the
@@ -174,19 +190,7 @@ impl Central {
 impl Bare {
     /// Serves the bare handler on a free loopback port, writing to `database`.
     pub async fn start(database: &Database) -> Result<Self, BenchError> {
-        let store = match &database.postgres {
-            None => {
-                std::fs::create_dir_all(database.data_dir())
-                    .map_err(|source| BenchError::Scratch { source })?;
-                Store::open_sqlite(
-                    &database.data_dir().join("bare.sqlite3"),
-                    StoreOptions::default(),
-                )
-                .await
-            }
-            Some(postgres) => Store::connect_postgres(&postgres.url, StoreOptions::default()).await,
-        }
-        .map_err(|source| BenchError::Store { source })?;
+        let store = database.open_store("bare.sqlite3").await?;
         let listener = bind().await?;
         let addr = local_addr(&listener)?;
         let router = Router::new()

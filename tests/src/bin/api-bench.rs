@@ -8,8 +8,8 @@
 //! ```
 
 use anyhow::Context as _;
-use clap::{Parser, ValueEnum};
-use osc_tests::bench::{self, Backend, Settings};
+use clap::Parser;
+use osc_tests::bench::{self, Backend, BackendFlag, Settings};
 
 /// Measures Central Command's API: single-object latency, update throughput with many clients
 /// (beside a bare axum handler doing the same database write), large lists and watch fan-out.
@@ -39,27 +39,10 @@ struct Flags {
     json: bool,
 }
 
-/// The `--backend` values.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum BackendFlag {
-    /// An embedded SQLite file.
-    Sqlite,
-    /// A PostgreSQL server (`--database-url`).
-    Postgres,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
-    let backend = match flags.backend {
-        BackendFlag::Sqlite => Backend::Sqlite,
-        BackendFlag::Postgres => Backend::Postgres {
-            admin_url: flags.database_url.context(
-                "--backend postgres needs --database-url (or OSC_TEST_DATABASE_URL), e.g. \
-                 postgres://postgres:osc-test@127.0.0.1:5432/postgres",
-            )?,
-        },
-    };
+    let backend = Backend::from_flags(flags.backend, flags.database_url)?;
     let settings = if flags.quick {
         Settings::quick(backend)
     } else {
