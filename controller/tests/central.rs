@@ -1,16 +1,26 @@
-//! `osc-controller enroll` against a real Central Command (in this process, over TLS with its
-//! generated CA, on SQLite): the key stays local and private, the proof is accepted, the token
-//! and config are written 0600 and work, and enrolling again with the same key is safe.
+//! The controller against a real Central Command (in this process, over TLS with its generated
+//! CA, on SQLite): `enroll` (the key stays local and private, the proof is accepted, the token
+//! and config are written 0600 and work, enrolling again with the same key is safe), then the
+//! outbox delivered through `HttpCentral` (evidence in order, duplicates, gaps, status patches).
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
+use chrono::Utc;
 use osc_central::api::{self, AppState};
 use osc_central::auth::{Role, TokenSpec};
 use osc_central::config::{Config as CentralConfig, Options};
+use osc_central::evidence::{self as log, EvidenceLog};
 use osc_central::server::{self, Server, Services};
+use osc_controller::central::{Answer, Central as _, HttpCentral, StatusPatch, StatusTarget};
 use osc_controller::config::{SecretString, read_signing_key, read_token};
+use osc_controller::deliver::{Drained, ToCentral, drain};
 use osc_controller::enroll::{Enrollment, enroll};
+use osc_controller::evidence::{Context, EvidenceChain, Reconciled, bundle, new_bundle_id};
+use osc_controller::exec::StepRun;
+use osc_controller::outbox::{EntryKind, OutboxStore as _, SqliteOutbox};
+use osc_crds::kinds::site::DeploymentMode;
+use osc_proto::evidence::{Outcome, Verdict};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -38,10 +48,11 @@ impl Central {
         let server = Server::new(&config, listener).unwrap();
         let store = server::open_store(&config).await.unwrap();
         let state = AppState::new(Services {
-            store,
+            store: store.clone(),
             metrics: server.metrics().clone(),
             stopping: server.stopping(),
             ca_certificate: server.ca_certificate().map(str::to_owned),
+            evidence: EvidenceLog::start(store, log::load_or_create_key(&config.data_dir).unwrap()),
         });
         let admin = state
             .auth
@@ -140,25 +151,8 @@ fn mode(path: &Path) -> u32 {
 #[tokio::test]
 async fn enroll_writes_a_private_key_token_and_config_that_central_accepts() {
     let central = Central::start().await;
-    let site = json!({
-        "apiVersion": "osiriscare.net/v1alpha1", "kind": "Site",
-        "metadata": {"name": "smile"},
-        "spec": {"displayName": "Smile Dental", "partner": "acme"}
-    });
-    let (status, body) = central
-        .call(
-            &central.admin,
-            reqwest::Method::POST,
-            "/apis/osiriscare.net/v1alpha1/sites",
-            Some(site),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-
     let dir = tempfile::tempdir().unwrap();
-    let token = central.enrollment_token("smile").await;
-    let enrollment = enrollment(&central, &central.ca, &token, dir.path());
-    let enrolled = enroll(&enrollment).await.unwrap();
+    let (enrolled, enrollment_token) = enrolled(&central, dir.path()).await;
     assert_eq!(enrolled.response.site, "smile");
     assert!(!format!("{enrolled:?}").contains(&enrolled.response.token));
 
@@ -167,7 +161,7 @@ async fn enroll_writes_a_private_key_token_and_config_that_central_accepts() {
     for file in [
         &config.signing_key_file,
         &config.token_file,
-        &enrollment.config,
+        &dir.path().join("etc/controller.yaml"),
     ] {
         assert_eq!(mode(file), 0o600, "{}", file.display());
     }
@@ -189,17 +183,23 @@ async fn enroll_writes_a_private_key_token_and_config_that_central_accepts() {
         key.public_key().to_base64()
     );
 
-    // Enrolling again (a lost answer) reuses the key: same appliance, a fresh token, the old
-    // one revoked.
-    let again = enroll(&Enrollment {
-        token: SecretString::new(central.enrollment_token("smile").await),
-        ..enrollment.clone()
-    })
+    // Enrolling again with the same token (the answer was lost) reuses the key: same appliance,
+    // a fresh token, the old one revoked.
+    let again = enroll(&enrollment(
+        &central,
+        &central.ca,
+        &enrollment_token,
+        dir.path(),
+    ))
     .await
     .unwrap();
     assert_eq!(again.response.key_id, key.keyid());
     let fresh = read_token(&config.token_file).unwrap();
     assert_ne!(fresh, token);
+    let (status, _) = central
+        .call(token.expose(), reqwest::Method::GET, path, None)
+        .await;
+    assert_eq!(status, 401, "the previous token is revoked");
     let (status, _) = central
         .call(fresh.expose(), reqwest::Method::GET, path, None)
         .await;
@@ -240,4 +240,158 @@ async fn a_central_whose_certificate_the_pinned_ca_did_not_sign_is_refused() {
     assert!(error.contains("cannot reach central"), "{error}");
     central.stop().await;
     other.stop().await;
+}
+
+/// Creates the site `smile` and enrolls `box1` into it, writing into `dir`; returns what was
+/// written and the enrollment token used.
+async fn enrolled(central: &Central, dir: &Path) -> (osc_controller::enroll::Enrolled, String) {
+    let site = json!({
+        "apiVersion": "osiriscare.net/v1alpha1", "kind": "Site",
+        "metadata": {"name": "smile"},
+        "spec": {"displayName": "Smile Dental", "partner": "acme"}
+    });
+    let path = "/apis/osiriscare.net/v1alpha1/sites";
+    let (status, body) = central
+        .call(&central.admin, reqwest::Method::POST, path, Some(site))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let token = central.enrollment_token("smile").await;
+    let enrolled = enroll(&enrollment(central, &central.ca, &token, dir))
+        .await
+        .unwrap();
+    (enrolled, token)
+}
+
+/// Appends `n` passing bundles of host `ehr`.
+async fn record(store: &SqliteOutbox, chain: &mut EvidenceChain, n: usize) {
+    let run = StepRun::exited(0, b"PermitRootLogin no\n");
+    let context = Context {
+        site: "smile".into(),
+        deployment_mode: DeploymentMode::Direct,
+        reseller_id: None,
+        nixos_revision: "24.11".into(),
+    };
+    for _ in 0..n {
+        let now = Utc::now();
+        let reconciled = Reconciled {
+            host: "ehr",
+            runbook: "ssh-root",
+            runbook_digest: "sha256:5d41402abc4b2a76b9719d911017c592",
+            controls: &[],
+            policy_version: "site/1".into(),
+            check_name: "SSH root login is off".into(),
+            ntp_offset_ms: Some(2),
+            started: now,
+            ended: now,
+            check: (Verdict::Compliant, &run),
+            actions: vec![],
+            verify: None,
+            outcome: Outcome::Pass,
+        };
+        let b = bundle(&context, &reconciled, new_bundle_id());
+        chain.record(store, b, now).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_outbox_reaches_central_in_order_once_and_recovers_from_a_gap() {
+    let central = Central::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = enrolled(&central, dir.path()).await.0.config;
+    let token = read_token(&config.token_file).unwrap();
+    let http = HttpCentral::new(
+        config.central_url.clone(),
+        &std::fs::read(&config.ca_file).unwrap(),
+        Some(token.clone()),
+    )
+    .unwrap();
+    let sink = ToCentral {
+        central: &http,
+        site: "smile",
+    };
+    std::fs::create_dir_all(&config.state_directory).unwrap();
+    let store = SqliteOutbox::open(&config.outbox_path()).await.unwrap();
+    let signer = read_signing_key(&config.signing_key_file).unwrap();
+    let mut chain = EvidenceChain::open(&store, "box1", signer).await.unwrap();
+    let logged = async || {
+        let (status, body) = central
+            .call(
+                token.expose(),
+                reqwest::Method::GET,
+                "/osc/v1/sites/smile/evidence",
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["items"].as_array().unwrap().len()
+    };
+
+    record(&store, &mut chain, 3).await;
+    assert_eq!(
+        drain(&store, &sink, EntryKind::Evidence, Utc::now)
+            .await
+            .unwrap(),
+        Drained::Empty
+    );
+    assert_eq!(logged().await, 3);
+
+    // A crash after central stored them but before the outbox knew: all three go again, and
+    // central answers duplicates without storing anything twice.
+    store.resend_from(1).await.unwrap();
+    assert_eq!(
+        drain(&store, &sink, EntryKind::Evidence, Utc::now)
+            .await
+            .unwrap(),
+        Drained::Empty
+    );
+    assert_eq!(logged().await, 3);
+
+    // Seq 5 before seq 4: central's 409 names the seq to resend from.
+    record(&store, &mut chain, 2).await;
+    let fourth = store.next(EntryKind::Evidence).await.unwrap().unwrap();
+    store.delivered(fourth.id, Utc::now()).await.unwrap();
+    let fifth = store.next(EntryKind::Evidence).await.unwrap().unwrap();
+    assert_eq!(
+        http.post_evidence(&fifth.body).await,
+        Answer::Gap { expected: 4 }
+    );
+    assert_eq!(
+        drain(&store, &sink, EntryKind::Evidence, Utc::now)
+            .await
+            .unwrap(),
+        Drained::Empty
+    );
+    assert_eq!(logged().await, 5);
+    assert_eq!(store.depth().await.unwrap().total(), 0);
+
+    // Status: the appliance's own object takes the patch; a Host that does not exist is dropped.
+    for (target, name) in [
+        (StatusTarget::Appliance, "box1"),
+        (StatusTarget::Host, "gone"),
+    ] {
+        let patch = StatusPatch {
+            target,
+            name: name.into(),
+            patch: json!({"status": {"outboxDepth": 0}}),
+        };
+        let body = serde_json::to_vec(&patch).unwrap();
+        store
+            .enqueue(EntryKind::Status, &body, Utc::now())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        drain(&store, &sink, EntryKind::Status, Utc::now)
+            .await
+            .unwrap(),
+        Drained::Empty
+    );
+    let path = "/apis/osiriscare.net/v1alpha1/namespaces/smile/appliances/box1";
+    let (_, appliance) = central
+        .call(token.expose(), reqwest::Method::GET, path, None)
+        .await;
+    assert_eq!(appliance["status"]["outboxDepth"], 0, "{appliance}");
+
+    store.close().await;
+    central.stop().await;
 }
