@@ -137,12 +137,12 @@ mod tests {
 
     use osc_proto::chain::verify_chain;
     use osc_proto::dsse::Signer;
-    use osc_proto::evidence::{Outcome, Verdict};
     use serde_json::json;
 
     use super::*;
     use crate::central::{FakeCentral, StatusTarget};
-    use crate::evidence::{Context, EvidenceChain, Reconciled, bundle, new_bundle_id};
+    use crate::evidence::tests::{context, passed};
+    use crate::evidence::{EvidenceChain, bundle, new_bundle_id};
     use crate::exec::StepRun;
     use crate::outbox::MemoryOutbox;
 
@@ -150,31 +150,11 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap()
     }
 
+    /// Appends `n` passing bundles.
     async fn record(store: &MemoryOutbox, chain: &mut EvidenceChain, n: usize) {
         let run = StepRun::exited(0, b"ok");
         for _ in 0..n {
-            let reconciled = Reconciled {
-                host: "ehr",
-                runbook: "ssh-root",
-                runbook_digest: "sha256:00",
-                controls: &[],
-                policy_version: "site/1".into(),
-                check_name: "ssh".into(),
-                ntp_offset_ms: None,
-                started: now(),
-                ended: now(),
-                check: (Verdict::Compliant, &run),
-                actions: vec![],
-                verify: None,
-                outcome: Outcome::Pass,
-            };
-            let context = Context {
-                site: "smile".into(),
-                deployment_mode: osc_crds::kinds::site::DeploymentMode::Direct,
-                reseller_id: None,
-                nixos_revision: "rev".into(),
-            };
-            let b = bundle(&context, &reconciled, new_bundle_id());
+            let b = bundle(&context(), &passed(&run, &[]), new_bundle_id());
             chain.record(store, b, now()).await.unwrap();
         }
     }

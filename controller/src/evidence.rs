@@ -179,7 +179,7 @@ impl EvidenceChain {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration as StdDuration;
 
     use chrono::TimeZone;
@@ -190,7 +190,7 @@ mod tests {
     use super::*;
     use crate::outbox::{EntryKind, MemoryOutbox, SqliteOutbox};
 
-    fn context() -> Context {
+    pub(crate) fn context() -> Context {
         Context {
             site: "smile".into(),
             deployment_mode: SiteDeploymentMode::Reseller,
@@ -234,7 +234,7 @@ mod tests {
     }
 
     /// A reconcile whose check passed.
-    fn passed<'a>(check: &'a StepRun, controls: &'a [Control]) -> Reconciled<'a> {
+    pub(crate) fn passed<'a>(check: &'a StepRun, controls: &'a [Control]) -> Reconciled<'a> {
         Reconciled {
             check: (Verdict::Compliant, check),
             actions: vec![],

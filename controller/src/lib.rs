@@ -13,6 +13,8 @@
 //! - [`trust`]: the pure check that a Runbook's digest and signature verify against the trusted
 //!   runbook keys.
 //! - [`plan`]: the pure reconcile decision `plan(desired, observed, now) -> Plan` for one item.
+//! - [`reconcile`]: one reconcile of an item: plan, run through an executor, plan again; the
+//!   Host result, the evidence and the requeue that follow from it.
 //! - [`queue`]: the work queue: requeue after each item's interval, per-item exponential backoff
 //!   with jitter, no item twice at once, coalesced triggers.
 //! - [`outbox`]: the durable outbox (SQLite, WAL) for evidence, status patches and notifications,
@@ -37,6 +39,7 @@ pub mod items;
 pub mod outbox;
 pub mod plan;
 pub mod queue;
+pub mod reconcile;
 pub mod trust;
 
 pub use error::Error;

@@ -16,13 +16,13 @@ use osc_controller::central::{Answer, Central as _, HttpCentral, StatusPatch, St
 use osc_controller::config::{SecretString, read_signing_key, read_token};
 use osc_controller::deliver::{Drained, ToCentral, drain};
 use osc_controller::enroll::{Enrollment, enroll};
-use osc_controller::evidence::{Context, EvidenceChain, Reconciled, bundle, new_bundle_id};
-use osc_controller::exec::StepRun;
+use osc_controller::evidence::EvidenceChain;
 use osc_controller::outbox::{EntryKind, OutboxStore as _, SqliteOutbox};
-use osc_crds::kinds::site::DeploymentMode;
-use osc_proto::evidence::{Outcome, Verdict};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+
+mod common;
+use common::record;
 
 /// A real central on 127.0.0.1, with an admin token and a client that pins its CA.
 struct Central {
@@ -260,37 +260,6 @@ async fn enrolled(central: &Central, dir: &Path) -> (osc_controller::enroll::Enr
         .await
         .unwrap();
     (enrolled, token)
-}
-
-/// Appends `n` passing bundles of host `ehr`.
-async fn record(store: &SqliteOutbox, chain: &mut EvidenceChain, n: usize) {
-    let run = StepRun::exited(0, b"PermitRootLogin no\n");
-    let context = Context {
-        site: "smile".into(),
-        deployment_mode: DeploymentMode::Direct,
-        reseller_id: None,
-        nixos_revision: "24.11".into(),
-    };
-    for _ in 0..n {
-        let now = Utc::now();
-        let reconciled = Reconciled {
-            host: "ehr",
-            runbook: "ssh-root",
-            runbook_digest: "sha256:5d41402abc4b2a76b9719d911017c592",
-            controls: &[],
-            policy_version: "site/1".into(),
-            check_name: "SSH root login is off".into(),
-            ntp_offset_ms: Some(2),
-            started: now,
-            ended: now,
-            check: (Verdict::Compliant, &run),
-            actions: vec![],
-            verify: None,
-            outcome: Outcome::Pass,
-        };
-        let b = bundle(&context, &reconciled, new_bundle_id());
-        chain.record(store, b, now).await.unwrap();
-    }
 }
 
 #[tokio::test]

@@ -9,49 +9,19 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use chrono::Utc;
-use osc_controller::evidence::{Context, EvidenceChain, Reconciled, bundle, new_bundle_id};
-use osc_controller::exec::StepRun;
+use osc_controller::evidence::EvidenceChain;
 use osc_controller::outbox::{EntryKind, OutboxStore as _, SqliteOutbox};
-use osc_crds::kinds::site::DeploymentMode;
 use osc_proto::chain::verify_chain;
 use osc_proto::dsse::{Envelope, Signer};
-use osc_proto::evidence::{Outcome, Verdict};
+
+mod common;
+use common::record;
 
 /// Set in the child's environment: the outbox file to append to.
 const CHILD_OUTBOX: &str = "OSC_CRASH_CHILD_OUTBOX";
 
 fn signer() -> Signer {
     Signer::from_seed(&[42; 32])
-}
-
-/// Appends one passing bundle.
-async fn append(store: &SqliteOutbox, chain: &mut EvidenceChain) -> u64 {
-    let run = StepRun::exited(0, b"PermitRootLogin no\n");
-    let now = Utc::now();
-    let reconciled = Reconciled {
-        host: "ehr",
-        runbook: "ssh-root",
-        runbook_digest: "sha256:abcd",
-        controls: &[],
-        policy_version: "site/1".into(),
-        check_name: "SSH root login is off".into(),
-        ntp_offset_ms: Some(1),
-        started: now,
-        ended: now,
-        check: (Verdict::Compliant, &run),
-        actions: vec![],
-        verify: None,
-        outcome: Outcome::Pass,
-    };
-    let context = Context {
-        site: "smile".into(),
-        deployment_mode: DeploymentMode::Direct,
-        reseller_id: None,
-        nixos_revision: "test".into(),
-    };
-    let b = bundle(&context, &reconciled, new_bundle_id());
-    chain.record(store, b, now).await.unwrap();
-    chain.head().unwrap().seq
 }
 
 /// The child's side: a no-op unless the parent set [`CHILD_OUTBOX`].
@@ -63,7 +33,7 @@ async fn crash_child() {
     let store = SqliteOutbox::open(Path::new(&path)).await.unwrap();
     let mut chain = EvidenceChain::open(&store, "box1", signer()).await.unwrap();
     loop {
-        let seq = append(&store, &mut chain).await;
+        let seq = record(&store, &mut chain, 1).await;
         println!("committed {seq}");
     }
 }
@@ -135,6 +105,6 @@ async fn kill_9_while_appending_loses_nothing_and_forks_nothing() {
     let store = SqliteOutbox::open(&path).await.unwrap();
     let mut chain = EvidenceChain::open(&store, "box1", signer()).await.unwrap();
     let before = chain.head().unwrap().seq;
-    assert_eq!(append(&store, &mut chain).await, before + 1);
+    assert_eq!(record(&store, &mut chain, 1).await, before + 1);
     store.close().await;
 }
