@@ -74,7 +74,8 @@ pub struct Config {
     #[serde(default = "default_ntp_max_skew", deserialize_with = "duration")]
     pub ntp_max_skew: Duration,
     /// How old the cached desired state may grow while central is unreachable before the
-    /// controller stops remediating (default `24h`); checks still run and are reported.
+    /// controller refuses its items (default `24h`): nothing runs on them, and each Host reports
+    /// why once central is back.
     #[serde(default = "default_cache_max_age", deserialize_with = "duration")]
     pub cache_max_age: Duration,
     /// Extra webhook (an RMM's) that receives every escalation, besides the Site's targets.

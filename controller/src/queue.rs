@@ -27,6 +27,8 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::items::{self, Item, ItemKey};
+
 /// How an item comes back after a reconcile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Requeue {
@@ -37,6 +39,24 @@ pub enum Requeue {
     /// After the item's next backoff delay: the reconcile failed (host unreachable, outbox
     /// error). Backoff grows with each consecutive failure and resets on the next success.
     Backoff,
+}
+
+impl WorkQueue<ItemKey> {
+    /// Brings the queue to a new desired state: items only in `old` are forgotten, new items are
+    /// added (due at once), changed ones get their new interval and run at once
+    /// ([`items::affected`]), unchanged ones keep their schedule.
+    pub fn desired(&self, old: &[Item], new: &[Item]) {
+        let kept: std::collections::HashSet<&ItemKey> = new.iter().map(|i| &i.key).collect();
+        for gone in old.iter().filter(|i| !kept.contains(&i.key)) {
+            self.forget(&gone.key);
+        }
+        for item in new {
+            self.set(item.key.clone(), item.interval);
+        }
+        for key in items::affected(old, new) {
+            self.trigger(&key);
+        }
+    }
 }
 
 /// Backoff settings for failed items.
@@ -407,6 +427,49 @@ mod tests {
         advance(120.0).await;
         assert_eq!(q.try_next(), None);
         assert!(q.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_of_desired_state_runs_the_affected_items_at_once() {
+        use serde_json::json;
+
+        use crate::items::tests::{host, runbook, site};
+
+        let hosts = [
+            host("ehr", "linux", json!({})),
+            host("files", "linux", json!({})),
+        ];
+        let runbooks = [
+            runbook("ntp", "linux", json!({}), json!({})),
+            runbook("ssh", "linux", json!({}), json!({})),
+        ];
+        let before = items::items(
+            &site(json!({"runbooks": [{"names": ["ntp", "ssh"]}]})),
+            &hosts,
+            &runbooks,
+        );
+        let q = WorkQueue::new(Backoff::default());
+        q.desired(&[], &before);
+        while let Some(key) = q.try_next() {
+            q.done(&key, Requeue::Interval);
+        }
+        advance(60.0).await;
+        // ssh leaves the selection, ntp on ehr gets a shorter interval: only that runs now.
+        let after = items::items(
+            &site(
+                json!({"runbooks": [{"names": ["ntp"]}, {"names": ["ntp"], "hosts": "", "interval": "5m"}]}),
+            ),
+            &hosts[..1],
+            &runbooks,
+        );
+        q.desired(&before, &after);
+        let key = q.try_next().unwrap();
+        assert_eq!((key.host.as_str(), key.runbook.as_str()), ("ehr", "ntp"));
+        assert_eq!(q.try_next(), None);
+        assert_eq!(q.len(), 1, "files and ssh are forgotten");
+        q.done(&key, Requeue::Interval);
+        advance(300.0).await;
+        assert_eq!(q.try_next(), Some(key), "the new interval is in force");
     }
 
     #[tokio::test(start_paused = true)]

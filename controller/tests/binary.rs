@@ -85,7 +85,10 @@ fn run_opens_the_outbox_listens_on_nothing_and_stops_on_sigterm() {
 
     // The check sees a listener when there is one: this test process's own, on loopback.
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    assert!(!listening(std::process::id()).is_empty(), "ss shows no process owners");
+    assert!(
+        !listening(std::process::id()).is_empty(),
+        "ss shows no process owners"
+    );
     drop(probe);
     assert_eq!(listening(child.id()), Vec::<String>::new());
 
