@@ -295,24 +295,16 @@ async fn the_outbox_reaches_central_in_order_once_and_recovers_from_a_gap() {
         body["items"].as_array().unwrap().len()
     };
 
+    let drained = async |kind| drain(&store, &sink, kind, Utc::now).await.unwrap();
+
     record(&store, &mut chain, 3).await;
-    assert_eq!(
-        drain(&store, &sink, EntryKind::Evidence, Utc::now)
-            .await
-            .unwrap(),
-        Drained::Empty
-    );
+    assert_eq!(drained(EntryKind::Evidence).await, Drained::Empty);
     assert_eq!(logged().await, 3);
 
     // A crash after central stored them but before the outbox knew: all three go again, and
     // central answers duplicates without storing anything twice.
     store.resend_from(1).await.unwrap();
-    assert_eq!(
-        drain(&store, &sink, EntryKind::Evidence, Utc::now)
-            .await
-            .unwrap(),
-        Drained::Empty
-    );
+    assert_eq!(drained(EntryKind::Evidence).await, Drained::Empty);
     assert_eq!(logged().await, 3);
 
     // Seq 5 before seq 4: central's 409 names the seq to resend from.
@@ -324,12 +316,7 @@ async fn the_outbox_reaches_central_in_order_once_and_recovers_from_a_gap() {
         http.post_evidence(&fifth.body).await,
         Answer::Gap { expected: 4 }
     );
-    assert_eq!(
-        drain(&store, &sink, EntryKind::Evidence, Utc::now)
-            .await
-            .unwrap(),
-        Drained::Empty
-    );
+    assert_eq!(drained(EntryKind::Evidence).await, Drained::Empty);
     assert_eq!(logged().await, 5);
     assert_eq!(store.depth().await.unwrap().total(), 0);
 
@@ -349,12 +336,7 @@ async fn the_outbox_reaches_central_in_order_once_and_recovers_from_a_gap() {
             .await
             .unwrap();
     }
-    assert_eq!(
-        drain(&store, &sink, EntryKind::Status, Utc::now)
-            .await
-            .unwrap(),
-        Drained::Empty
-    );
+    assert_eq!(drained(EntryKind::Status).await, Drained::Empty);
     let path = "/apis/osiriscare.net/v1alpha1/namespaces/smile/appliances/box1";
     let (_, appliance) = central
         .call(token.expose(), reqwest::Method::GET, path, None)
