@@ -204,11 +204,15 @@ pub fn plan(desired: Desired<'_>, observed: &Observed, now: DateTime<Utc>) -> Pl
     if let Some(refusal) = refusal(desired, observed, now) {
         return Plan::Refuse(refusal);
     }
-    let attempts = observed.previous.as_ref().map_or(0, |p| p.attempts);
-    let escalated = observed
+    // A new version of the runbook starts a new drift episode: a fixed remediation gets a fresh
+    // budget, and people hear again if it fails too.
+    let digest = runbook.content_digest();
+    let previous = observed
         .previous
         .as_ref()
-        .is_some_and(|p| p.result == CheckResult::Escalated);
+        .filter(|p| p.runbook_digest.as_ref().is_none_or(|d| *d == digest));
+    let attempts = previous.map_or(0, |p| p.attempts);
+    let escalated = previous.is_some_and(|p| p.result == CheckResult::Escalated);
     let Some(check) = observed.check else {
         return Plan::Check;
     };
@@ -571,6 +575,36 @@ mod tests {
                     Plan::Escalate {
                         reason: Escalation::AttemptsExhausted,
                         notify: false,
+                        attempts: 3,
+                    },
+                )
+            },
+            Case {
+                observed: Observed {
+                    previous: Some(RunbookResult {
+                        runbook_digest: Some("sha256:an-older-version".into()),
+                        ..previous(CheckResult::Escalated, 3).unwrap()
+                    }),
+                    ..drifted()
+                },
+                ..case(
+                    "a new runbook version gets a fresh budget",
+                    Plan::Heal { attempt: 1 },
+                )
+            },
+            Case {
+                observed: Observed {
+                    previous: Some(RunbookResult {
+                        runbook_digest: signed(json!({})).digest,
+                        ..previous(CheckResult::Failed, 3).unwrap()
+                    }),
+                    ..drifted()
+                },
+                ..case(
+                    "the same version keeps its spent budget",
+                    Plan::Escalate {
+                        reason: Escalation::AttemptsExhausted,
+                        notify: true,
                         attempts: 3,
                     },
                 )

@@ -113,7 +113,12 @@ impl Reconciliation {
                 Plan::Healed { .. } => Some(self.ended),
                 _ => previous.and_then(|p| p.last_healed),
             },
-            attempts: self.plan.attempts(previous.map_or(0, |p| p.attempts)),
+            // Attempts of another runbook version belong to another drift episode (see `plan`).
+            attempts: self.plan.attempts(
+                previous
+                    .filter(|p| p.runbook_digest.as_deref().is_none_or(|d| d == digest))
+                    .map_or(0, |p| p.attempts),
+            ),
             runbook_digest: Some(digest.to_owned()),
             message: message(&self.plan),
         })
