@@ -18,7 +18,7 @@
 //! for it: the runbook is named in `names` or its labels match `selector`, the host matches `hosts`
 //! (every host when absent), and the two platforms are equal. A selector that does not parse selects
 //! nothing. The pair's interval is the entry's `interval`, else the runbook's, else
-//! [`CHECK_INTERVAL`]; when several entries select one pair, the shortest of their intervals is in
+//! [`CHECK_INTERVAL`](crate::defaults::CHECK_INTERVAL); when several entries select one pair, the shortest of their intervals is in
 //! force, since the pair is checked as often as the most demanding entry asks.
 //!
 //! A pair counts towards a framework when its runbook cites a control of that framework and the
@@ -67,11 +67,11 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::condition::{Condition, ConditionStatus, set_condition};
-use crate::defaults::{CHECK_INTERVAL, FRAMEWORKS};
+use crate::defaults::FRAMEWORKS;
 use crate::kinds::host::{CheckResult, RunbookResult};
-use crate::kinds::site::{CONDITION_COMPLIANT, Exception, RunbookSelection, SiteCounts};
+use crate::kinds::site::{CONDITION_COMPLIANT, SiteCounts};
 use crate::kinds::{Framework, Host, Runbook, Site, SiteStatus};
-use crate::selector::{self, Selector};
+use crate::selection::Selection;
 
 /// How many intervals a result stays fresh: older results count as "no answer".
 pub const STALE_AFTER_INTERVALS: u32 = 2;
@@ -386,20 +386,11 @@ pub fn score(
 /// The (host, runbook) pairs `site`'s selection produces over `hosts` and `runbooks`, each with its
 /// interval in force, waiver and latest result; ordered by host, then runbook, as given.
 pub fn pairs<'a>(site: &'a Site, hosts: &[&'a Host], runbooks: &'a [Runbook]) -> Vec<Pair<'a>> {
-    let entries: Vec<Entry<'a>> = site.spec.runbooks.iter().map(Entry::new).collect();
-    let exceptions: Vec<Waiver<'a>> = site.spec.exceptions.iter().map(Waiver::new).collect();
+    let selection = Selection::new(&site.spec);
     let mut pairs = Vec::new();
     for host in hosts {
         for runbook in runbooks {
-            if runbook.spec.platform != host.spec.platform {
-                continue;
-            }
-            let Some(interval) = entries
-                .iter()
-                .filter(|entry| entry.selects(host, runbook))
-                .map(|entry| entry.interval(runbook))
-                .min()
-            else {
+            let Some(interval) = selection.interval(host, runbook) else {
                 continue;
             };
             let latest = host
@@ -412,111 +403,12 @@ pub fn pairs<'a>(site: &'a Site, hosts: &[&'a Host], runbooks: &'a [Runbook]) ->
                 runbook: runbook.metadata.name.as_str(),
                 frameworks: runbook.spec.controls.iter().map(|c| c.framework).collect(),
                 interval,
-                waived_until: exceptions
-                    .iter()
-                    .filter(|waiver| waiver.covers(host, runbook))
-                    .filter_map(|waiver| waiver.exception.expires)
-                    .max(),
+                waived_until: selection.waived_until(host, runbook),
                 latest,
             });
         }
     }
     pairs
-}
-
-/// One selection entry with its selectors parsed once; a selector that does not parse is `None`
-/// and selects nothing (validation reports it; the score fails closed).
-struct Entry<'a> {
-    /// The entry as written.
-    selection: &'a RunbookSelection,
-    /// Its `hosts` selector; everything when absent.
-    hosts: Option<Selector>,
-    /// Its runbook `selector`, if it has one.
-    runbooks: Option<Selector>,
-}
-
-impl<'a> Entry<'a> {
-    fn new(selection: &'a RunbookSelection) -> Self {
-        Self {
-            selection,
-            hosts: parse_or_everything(selection.hosts.as_deref()),
-            runbooks: selection
-                .selector
-                .as_deref()
-                .and_then(|s| selector::parse(s).ok()),
-        }
-    }
-
-    /// Whether the entry puts `runbook` on `host` (platforms are compared by the caller).
-    fn selects(&self, host: &Host, runbook: &Runbook) -> bool {
-        let host_matches = self
-            .hosts
-            .as_ref()
-            .is_some_and(|s| s.matches(&host.metadata.labels));
-        let named = self
-            .selection
-            .names
-            .iter()
-            .any(|n| n == runbook.metadata.name.as_str());
-        let labelled = self
-            .runbooks
-            .as_ref()
-            .is_some_and(|s| s.matches(&runbook.metadata.labels));
-        host_matches && (named || labelled)
-    }
-
-    /// The interval this entry asks for `runbook`.
-    fn interval(&self, runbook: &Runbook) -> StdDuration {
-        self.selection
-            .interval
-            .as_ref()
-            .or(runbook.spec.interval.as_ref())
-            .map_or(CHECK_INTERVAL, |d| d.as_std())
-    }
-}
-
-/// One exception with its host selector parsed once.
-struct Waiver<'a> {
-    /// The exception as written.
-    exception: &'a Exception,
-    /// Its host selector, if it has one that parses.
-    hosts: Option<Selector>,
-}
-
-impl<'a> Waiver<'a> {
-    fn new(exception: &'a Exception) -> Self {
-        Self {
-            exception,
-            hosts: exception
-                .hosts
-                .selector
-                .as_deref()
-                .and_then(|s| selector::parse(s).ok()),
-        }
-    }
-
-    /// Whether the exception names `runbook` and covers `host`, whatever its expiry.
-    fn covers(&self, host: &Host, runbook: &Runbook) -> bool {
-        self.exception.runbook == runbook.metadata.name.as_str()
-            && (self
-                .exception
-                .hosts
-                .names
-                .iter()
-                .any(|n| n == host.metadata.name.as_str())
-                || self
-                    .hosts
-                    .as_ref()
-                    .is_some_and(|s| s.matches(&host.metadata.labels)))
-    }
-}
-
-/// The parsed selector, the everything selector when absent, `None` when it does not parse.
-fn parse_or_everything(selector: Option<&str>) -> Option<Selector> {
-    match selector {
-        None => Some(Selector::everything()),
-        Some(s) => selector::parse(s).ok(),
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@
 //!   validated objects, with every problem at its file, line and column; the crate's only I/O.
 //! - `schema`: JSON Schemas and structural `CustomResourceDefinition`s generated from the types, checked in
 //!   under `crds/generated/`.
+//! - `selection`: a site's runbook selection read once: the (host, runbook) pairs it selects, their
+//!   intervals and waivers, and the selectors that leave a pair undecided.
 //! - `compliance`: the published compliance score, counts and `Compliant` condition of a site, computed
 //!   from its hosts' latest results, the runbook library and `now`.
 
@@ -34,6 +36,7 @@ pub mod kinds;
 pub mod load;
 pub mod meta;
 pub mod schema;
+pub mod selection;
 pub mod validate;
 pub mod window;
 

@@ -78,6 +78,42 @@ pub struct Services {
     pub evidence: EvidenceLog,
 }
 
+impl Services {
+    /// Opens what the API needs as `serve` does, for the server on `config`: the master keys
+    /// (finishing a rotation a stop interrupted), the store (writing the bootstrap admin token
+    /// into an empty one) and the evidence log with its key.
+    pub async fn open(config: &Config, server: &Server) -> Result<Self, ServeError> {
+        let store = open_store(config).await?;
+        Self::assemble(config, server, store).await
+    }
+
+    /// As [`Services::open`], on a store the caller opened (with its own options).
+    pub async fn assemble(
+        config: &Config,
+        server: &Server,
+        store: Store,
+    ) -> Result<Self, ServeError> {
+        let keyring = open_keyring(config)?;
+        if let Some(path) = crate::auth::Auth::new(store.clone())
+            .bootstrap(&config.data_dir)
+            .await?
+        {
+            info!(path = %path.display(), "wrote the bootstrap admin token (mode 0600); use it to create the other tokens");
+        }
+        let log_key = crate::evidence::load_or_create_key(&config.data_dir)?;
+        let services = Self {
+            evidence: EvidenceLog::start(store.clone(), log_key),
+            store,
+            metrics: server.metrics().clone(),
+            stopping: server.stopping(),
+            keyring,
+            ca_certificate: server.ca_certificate().map(str::to_owned),
+        };
+        crate::api::finish_rotation(&services).await;
+        Ok(services)
+    }
+}
+
 /// A listener with its TLS, limits and metrics, ready to serve a router.
 pub struct Server {
     /// Where connections come from.
@@ -165,24 +201,7 @@ where
         .then(|| seed::load(&config.seed))
         .transpose()?;
     let server = Server::new(&config, listener)?;
-    let keyring = open_keyring(&config)?;
-    let store = open_store(&config).await?;
-    if let Some(path) = crate::auth::Auth::new(store.clone())
-        .bootstrap(&config.data_dir)
-        .await?
-    {
-        info!(path = %path.display(), "wrote the bootstrap admin token (mode 0600); use it to create the other tokens");
-    }
-    let log_key = crate::evidence::load_or_create_key(&config.data_dir)?;
-    let services = Services {
-        evidence: EvidenceLog::start(store.clone(), log_key),
-        store,
-        metrics: server.metrics().clone(),
-        stopping: server.stopping(),
-        keyring,
-        ca_certificate: server.ca_certificate().map(str::to_owned),
-    };
-    crate::api::finish_rotation(&services).await;
+    let services = Services::open(&config, &server).await?;
     if let Some(seed) = seed {
         seed::apply(&services, seed).await?;
     }

@@ -14,9 +14,8 @@ use std::process::Output;
 use osc_central::api::{self, AppState};
 use osc_central::auth::{Auth, Role, TokenSpec};
 use osc_central::config::{Config, Options, SecretText};
-use osc_central::evidence::{self, EvidenceLog};
 use osc_central::keyring::{Binding, Keyring, SEALED_PREFIX};
-use osc_central::server::{self, Server, Services};
+use osc_central::server::{Server, Services};
 use osc_central::store::{ObjectKey, Store};
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
@@ -182,19 +181,10 @@ impl TestCentral {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = Server::new(&config, listener).expect("the server starts");
         let addr = server.local_addr();
-        let store = server::open_store(&config).await.expect("the store opens");
-        let services = Services {
-            store: store.clone(),
-            metrics: server.metrics().clone(),
-            stopping: server.stopping(),
-            ca_certificate: server.ca_certificate().map(str::to_owned),
-            evidence: EvidenceLog::start(
-                store.clone(),
-                evidence::load_or_create_key(&config.data_dir).expect("the evidence log key"),
-            ),
-            keyring: server::open_keyring(&config).expect("the master keys load"),
-        };
-        api::finish_rotation(&services).await;
+        let services = Services::open(&config, &server)
+            .await
+            .expect("the services open");
+        let store = services.store.clone();
         let keyring = services.keyring.clone();
         let state = AppState::new(services);
         let auth = state.auth.clone();

@@ -6,11 +6,9 @@ use std::time::Duration;
 use osc_central::api::{AppState, WatchSettings, app};
 use osc_central::auth::{Role, TokenSpec};
 use osc_central::config::{Config, Options};
-use osc_central::evidence::EvidenceLog;
 use osc_central::keyring::Keyring;
-use osc_central::server::{self, Server, Services};
+use osc_central::server::{Server, Services};
 use osc_central::store::{HistoryRetention, Store, StoreOptions};
-use osc_proto::dsse::Signer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::{Connection as _, Executor as _, PgConnection};
@@ -151,17 +149,13 @@ impl TestCentral {
         // TLS with the generated CA: kubectl sends bearer tokens only over TLS.
         let base = format!("https://{}", server.local_addr());
         let ca = data.path().join("data/tls/ca.crt");
-        let keyring = server::open_keyring(&config).unwrap();
+        let services = Services::assemble(&config, &server, store.clone())
+            .await
+            .unwrap();
+        let keyring = services.keyring.clone();
         let state = AppState {
             watch: settings,
-            ..AppState::new(Services {
-                store: store.clone(),
-                metrics: server.metrics().clone(),
-                stopping: server.stopping(),
-                ca_certificate: None,
-                evidence: EvidenceLog::start(store.clone(), Signer::generate().unwrap()),
-                keyring: keyring.clone(),
-            })
+            ..AppState::new(services)
         };
         let token = state
             .auth
