@@ -89,6 +89,15 @@ pub enum Error {
         /// Why, without any output or parameter value.
         message: String,
     },
+    /// Something central sent (or the cache holds) does not decode.
+    #[error("{what} does not decode: {source}")]
+    Decode {
+        /// What it was.
+        what: String,
+        /// serde's error, with the field.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A request to central failed.
     #[error("central {url}: {message}")]
     Central {

@@ -28,18 +28,25 @@
 //! - [`enroll`]: `osc-controller enroll`: key generation (0600), the enrollment request and its
 //!   proof, writing the token and config files.
 
+pub mod cache;
 pub mod central;
 pub mod config;
+pub mod credentials;
 pub mod deliver;
 pub mod enroll;
 mod error;
 pub mod evidence;
 pub mod exec;
 pub mod items;
+pub mod notify;
+pub mod ntp;
 pub mod outbox;
 pub mod plan;
 pub mod queue;
 pub mod reconcile;
+pub mod run;
+pub mod status;
+pub mod sync;
 pub mod trust;
 
 pub use error::Error;
