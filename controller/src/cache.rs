@@ -52,6 +52,13 @@ pub struct Snapshot {
     pub versions: BTreeMap<String, String>,
     /// Per kind, when central last confirmed it current (a list, an event or a bookmark).
     pub contact: BTreeMap<String, DateTime<Utc>>,
+    /// Since when central is unreachable (kept across restarts, so an outage that outlives the
+    /// process is reported whole).
+    #[serde(default)]
+    pub offline_since: Option<DateTime<Utc>>,
+    /// The last outage once over: (from, to), for the Appliance's status.
+    #[serde(default)]
+    pub last_outage: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// What a watch event did to a [`Snapshot`].

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use osc_controller::config::{self, Config, LogLevel, SecretString};
-use osc_controller::enroll::{Enrollment, enroll};
 use osc_controller::cache::Snapshot;
 use osc_controller::central::HttpCentral;
+use osc_controller::config::{self, Config, LogLevel, SecretString};
+use osc_controller::enroll::{Enrollment, enroll};
 use osc_controller::ntp::Chrony;
 use osc_controller::outbox::{OutboxStore as _, SqliteOutbox};
 use osc_controller::run::{BuiltIn, Controller, Services, Settings, nixos_revision};
@@ -84,6 +84,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run { config } => {
+            // Handled from the start, so a stop signal never kills a half-started controller.
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .context("cannot handle SIGTERM")?;
             let config = Config::load(&config)?;
             init_logs(config.log_level);
             let signer = config::read_signing_key(&config.signing_key_file)?;
@@ -121,9 +125,6 @@ async fn main() -> anyhow::Result<()> {
                 undelivered = outbox.depth().await?.total(),
                 "controller running"
             );
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .context("cannot handle SIGTERM")?;
             let shutdown = async move {
                 tokio::select! {
                     _ = terminate.recv() => {}

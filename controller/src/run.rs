@@ -5,8 +5,9 @@
 //! status patch, escalation notices), which the delivery loops drain; a heartbeat renews the
 //! Appliance's status. Everything only calls out: no socket listens.
 //!
-//! On shutdown the workers take no new item and finish the reconciles they are in; everything
-//! else stops at once (the outbox keeps what was not delivered).
+//! On shutdown the workers take no new item and finish the reconciles they are in, evidence
+//! and status still queued get one delivery attempt (at most [`FLUSH`]), and everything else
+//! stops (the outbox keeps what was not delivered).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -135,6 +136,9 @@ pub struct Settings {
     pub backoff: Backoff,
 }
 
+/// How long a stop waits for the outbox to reach central.
+pub const FLUSH: StdDuration = StdDuration::from_secs(10);
+
 /// Reconciles at once by default: hosts are slow, the appliance is small.
 pub const WORKERS: usize = 8;
 
@@ -254,7 +258,7 @@ where
         let chain = EvidenceChain::open(&outbox, settings.appliance.clone(), signer).await?;
         let queue = WorkQueue::new(settings.backoff);
         Ok(Self {
-            desired: Desired::open(cache, Utc::now()),
+            desired: Desired::open(cache),
             settings,
             services,
             outbox,
@@ -278,6 +282,8 @@ where
     /// Runs until `shutdown` completes, then lets running reconciles finish. `Err` only when
     /// the outbox fails.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        // Read the clock before the first reconcile, so healing is not deferred for a beat.
+        *lock(&self.ntp_offset) = self.services.ntp.offset_ms().await;
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let workers = async {
             let workers = (0..self.settings.workers).map(|_| self.worker(stopping.clone()));
@@ -294,13 +300,35 @@ where
         tokio::pin!(workers, background, shutdown);
         tokio::select! {
             result = &mut background => return result,
+            // Workers return only once told to stop.
+            () = &mut workers => return Ok(()),
             () = &mut shutdown => {}
         }
         tracing::info!("stopping: finishing the reconciles in progress");
         let _ = stop.send(true);
         tokio::select! {
-            () = &mut workers => Ok(()),
-            result = &mut background => result,
+            () = &mut workers => {}
+            result = &mut background => return result,
+        }
+        // What the last reconciles queued goes out now if central takes it; the rest waits in
+        // the outbox for the next start.
+        let central = ToCentral {
+            central: &self.services.central,
+            site: &self.settings.site,
+        };
+        let flush = async {
+            for kind in [EntryKind::Evidence, EntryKind::Status] {
+                deliver::drain(&self.outbox, &central, kind, Utc::now).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        match tokio::time::timeout(FLUSH, flush).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(error),
+            Err(_) => {
+                tracing::warn!("central did not take the outbox in time; it stays queued");
+                Ok(())
+            }
         }
     }
 
@@ -352,6 +380,13 @@ where
             current.extend(new.iter().map(|i| (i.key.clone(), i.clone())));
             old
         };
+        if old.len() != new.len() {
+            tracing::info!(
+                items = new.len(),
+                hosts = snapshot.hosts.len(),
+                "work items changed"
+            );
+        }
         self.queue.desired(&old, &new);
         for (name, error) in self
             .credentials

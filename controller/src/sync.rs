@@ -60,30 +60,25 @@ pub struct Desired {
 
 #[derive(Debug)]
 struct State {
-    /// The current snapshot.
+    /// The current snapshot, with the outage bookkeeping.
     snapshot: Snapshot,
-    /// Since when the controller runs from its cache: since start until every kind listed once,
-    /// and from the first failed request during an outage.
-    offline_since: Option<DateTime<Utc>>,
     /// Kinds listed since the outage began; all of them ends it.
     relisted: Vec<Kind>,
-    /// The last outage, once over: (from, to).
-    last_outage: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// How the controller stands with central, for the Appliance's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Connection {
-    /// Running from the cache since then (central unreachable, or not yet listed).
+    /// Running from the cache since then: central unreachable.
     pub offline_since: Option<DateTime<Utc>>,
     /// The last time it ran from the cache, once central was back: (from, to).
     pub last_outage: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl Desired {
-    /// Starts from the cache at `cache` (or empty), at `now`; offline until every kind is listed.
-    /// A cache that does not read is logged and replaced.
-    pub fn open(cache: PathBuf, now: DateTime<Utc>) -> Self {
+    /// Starts from the cache at `cache` (or empty). A cache that does not read is logged and
+    /// replaced.
+    pub fn open(cache: PathBuf) -> Self {
         let snapshot = match Snapshot::load(&cache) {
             Ok(snapshot) => snapshot.unwrap_or_default(),
             Err(error) => {
@@ -95,9 +90,7 @@ impl Desired {
         Self {
             state: Mutex::new(State {
                 snapshot,
-                offline_since: Some(now),
                 relisted: vec![],
-                last_outage: None,
             }),
             cache,
             published,
@@ -118,8 +111,8 @@ impl Desired {
     pub fn connection(&self) -> Connection {
         let state = self.lock();
         Connection {
-            offline_since: state.offline_since,
-            last_outage: state.last_outage,
+            offline_since: state.snapshot.offline_since,
+            last_outage: state.snapshot.last_outage,
         }
     }
 
@@ -153,15 +146,15 @@ impl Desired {
     ) -> Result<(), Error> {
         self.update(|state| {
             state.snapshot.replace(kind, items, version, now)?;
-            if let Some(since) = state.offline_since {
+            if let Some(since) = state.snapshot.offline_since {
                 if !state.relisted.contains(&kind) {
                     state.relisted.push(kind);
                 }
                 if WATCHED.iter().all(|k| state.relisted.contains(k)) {
                     tracing::info!(%since, "central is reachable again; the cache is current");
-                    state.offline_since = None;
+                    state.snapshot.offline_since = None;
                     state.relisted.clear();
-                    state.last_outage = Some((since, now));
+                    state.snapshot.last_outage = Some((since, now));
                 }
             }
             Ok(())
@@ -169,10 +162,16 @@ impl Desired {
     }
 
     fn unreachable(&self, now: DateTime<Utc>) {
-        let mut state = self.lock();
-        if state.offline_since.is_none() {
-            tracing::warn!("central is unreachable; reconciling from the cache");
-            state.offline_since = Some(now);
+        let marked = self.update(|state| {
+            state.relisted.clear();
+            if state.snapshot.offline_since.is_none() {
+                tracing::warn!("central is unreachable; reconciling from the cache");
+                state.snapshot.offline_since = Some(now);
+            }
+            Ok(())
+        });
+        if let Err(error) = marked {
+            tracing::error!(%error, "cannot note the outage");
         }
     }
 }
@@ -511,7 +510,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_watch_resumes_relists_on_gone_and_backs_off_while_central_is_down() {
         let dir = tempfile::tempdir().unwrap();
-        let desired = Desired::open(Snapshot::path(dir.path()), now());
+        let desired = Desired::open(Snapshot::path(dir.path()));
         let source = ScriptedSource::default();
         let bookmark = WatchEvent::Bookmark(Bookmark::new("osiriscare.net/v1alpha1", "Host", "7"));
         source.answer(
@@ -561,15 +560,26 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(cached.hosts.keys().collect::<Vec<_>>(), ["files"]);
-        assert!(desired.connection().offline_since.is_some());
+        assert_eq!(desired.connection().offline_since, Some(now()));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_outage_ends_when_every_kind_is_listed_and_is_remembered() {
+    async fn an_outage_is_remembered_across_restarts_and_ends_when_every_kind_is_listed() {
         let dir = tempfile::tempdir().unwrap();
         let start = now();
-        let desired = Desired::open(Snapshot::path(dir.path()), start);
+        let desired = Desired::open(Snapshot::path(dir.path()));
         let source = ScriptedSource::default();
+        // Central is down from the start: the outage begins at the first failure.
+        tokio::select! {
+            () = watch_kind(&source, Kind::Site, &desired, StdDuration::from_secs(300), backoff(), move || start) => {}
+            () = tokio::time::sleep(StdDuration::from_secs(2)) => {}
+        }
+        assert_eq!(desired.connection().offline_since, Some(start));
+        drop(desired);
+
+        // A restart reads the outage back from the cache; every kind listed ends it.
+        let desired = Desired::open(Snapshot::path(dir.path()));
+        assert_eq!(desired.connection().offline_since, Some(start));
         for kind in WATCHED {
             source.answer(kind, Scripted::List(vec![], "1".into()));
         }
@@ -578,9 +588,12 @@ mod tests {
             () = watch_all(&source, &desired, StdDuration::from_secs(300), backoff(), move || later) => {}
             () = tokio::time::sleep(StdDuration::from_millis(10)) => {}
         }
-        let connection = desired.connection();
-        assert_eq!(connection.last_outage, Some((start, later)));
+        assert_eq!(desired.connection().last_outage, Some((start, later)));
         assert_eq!(desired.snapshot().synced_at(), Some(later));
+        let cached = Snapshot::load(&Snapshot::path(dir.path()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(cached.last_outage, Some((start, later)));
     }
 
     #[test]

@@ -63,9 +63,11 @@ async fn credentials() -> Credentials {
     let mut snapshot = Snapshot::default();
     snapshot.credentials.insert(
         "hook".into(),
-        serde_json::from_value(json!({"apiVersion": "osiriscare.net/v1alpha1", "kind": "Credential",
+        serde_json::from_value(
+            json!({"apiVersion": "osiriscare.net/v1alpha1", "kind": "Credential",
             "metadata": {"name": "hook", "namespace": "smile", "resourceVersion": "1"},
-            "spec": {"type": "password", "username": "hook"}}))
+            "spec": {"type": "password", "username": "hook"}}),
+        )
         .unwrap(),
     );
     let held = Credentials::default();
@@ -106,7 +108,9 @@ fn parse_5424(line: &str) -> (u32, Vec<&str>, &str, &str) {
     let header: Vec<&str> = rest.splitn(7, ' ').collect();
     assert_eq!(header.len(), 7, "{line}");
     let sd_and_msg = header[6];
-    let end = sd_and_msg.find("] ").expect("one SD element, then the message");
+    let end = sd_and_msg
+        .find("] ")
+        .expect("one SD element, then the message");
     (
         pri.parse().unwrap(),
         header[..6].to_vec(),
