@@ -213,7 +213,7 @@ pub struct Controller<C, S, P, T, N> {
     /// The current items by key.
     items: Mutex<HashMap<ItemKey, Item>>,
     /// Per item, the last result and recent heal times (for `plan`'s budget and flapping).
-    memory: Mutex<HashMap<ItemKey, (Option<RunbookResult>, Vec<DateTime<Utc>>)>>,
+    memory: Mutex<HashMap<ItemKey, Memory>>,
     /// Per host, its status as written.
     hosts: Mutex<HashMap<String, HostState>>,
     /// The Appliance's conditions as written.
@@ -233,6 +233,9 @@ impl<C, S, P, T, N> std::fmt::Debug for Controller<C, S, P, T, N> {
             .finish_non_exhaustive()
     }
 }
+
+/// What the loop remembers of an item between reconciles: its last result and recent heals.
+type Memory = (Option<RunbookResult>, Vec<DateTime<Utc>>);
 
 fn lock<V>(m: &Mutex<V>) -> std::sync::MutexGuard<'_, V> {
     m.lock().unwrap_or_else(|e| e.into_inner())

@@ -306,7 +306,8 @@ mod tests {
     #[test]
     fn compliance_table() {
         use CheckResult::*;
-        let cases: [(&[(&str, CheckResult)], ConditionStatus, &str); 5] = [
+        type Results<'a> = &'a [(&'a str, CheckResult)];
+        let cases: [(Results<'_>, ConditionStatus, &str); 5] = [
             (&[("a", Pass), ("b", Healed)], ConditionStatus::True, ""),
             (&[("a", Pass), ("b", Waived)], ConditionStatus::True, ""),
             (&[("a", Pass)], ConditionStatus::Unknown, "b"),
