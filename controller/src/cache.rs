@@ -249,18 +249,19 @@ fn resource_version(object: &Value) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::TimeDelta;
     use osc_proto::api::{Bookmark, Status};
     use serde_json::json;
 
     use super::*;
 
-    fn now() -> DateTime<Utc> {
+    pub(crate) fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap()
     }
 
-    fn host(name: &str, version: &str) -> Value {
+    /// A Host object as central sends it, at `version`.
+    pub(crate) fn host(name: &str, version: &str) -> Value {
         json!({"apiVersion": "osiriscare.net/v1alpha1", "kind": "Host",
                "metadata": {"name": name, "namespace": "smile", "resourceVersion": version},
                "spec": {"platform": "linux"}})

@@ -15,7 +15,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
 use osc_crds::kinds::Kind;
-use osc_proto::api::{List, Status, WatchEvent};
+use osc_proto::api::{List, WatchEvent};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -477,26 +477,16 @@ impl EventStream for VecDeque<WatchEvent<Value>> {
     }
 }
 
-/// A 410 `ERROR` event, as central sends when a resume point is too old.
-pub fn expired_event() -> WatchEvent<Value> {
-    WatchEvent::Error(Status::too_old_resource_version("1", "2"))
-}
-
 #[cfg(test)]
 mod tests {
-    use osc_proto::api::Bookmark;
-    use serde_json::json;
+    use osc_proto::api::{Bookmark, Status};
 
     use super::*;
+    use crate::cache::tests::{host, now};
 
-    fn now() -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
-    }
-
-    fn host(name: &str, version: &str) -> Value {
-        json!({"apiVersion": "osiriscare.net/v1alpha1", "kind": "Host",
-               "metadata": {"name": name, "namespace": "smile", "resourceVersion": version},
-               "spec": {"platform": "linux"}})
+    /// A 410 `ERROR` event, as central sends when a resume point is too old.
+    fn expired_event() -> WatchEvent<Value> {
+        WatchEvent::Error(Status::too_old_resource_version("1", "2"))
     }
 
     fn backoff() -> Backoff {

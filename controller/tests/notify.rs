@@ -29,17 +29,12 @@ fn now() -> DateTime<Utc> {
 }
 
 fn escalation() -> Escalation {
-    Escalation {
-        site: "smile".into(),
-        appliance: "box1".into(),
-        host: "ehr".into(),
-        runbook: "ssh-root".into(),
-        runbook_digest: "sha256:ab".into(),
-        reason: "AttemptsExhausted".into(),
-        attempts: 3,
-        message: "ssh-root on ehr needs a person".into(),
-        at: now(),
-    }
+    serde_json::from_value(json!({
+        "site": "smile", "appliance": "box1", "host": "ehr", "runbook": "ssh-root",
+        "runbookDigest": "sha256:ab", "reason": "AttemptsExhausted", "attempts": 3,
+        "message": "ssh-root on ehr needs a person", "at": now(),
+    }))
+    .unwrap()
 }
 
 /// Credentials holding the webhook's secret, pulled as the run loop does.
