@@ -1,8 +1,9 @@
 //! Running a runbook step on a host: the [`Executor`] seam, what a run yields ([`StepRun`]),
 //! and what a run means for the reconcile ([`judge`]).
 //!
-//! Production executors: [`LocalExecutor`] (processes on the appliance itself) here; SSH and
-//! WinRM come with the I/O half. [`ScriptedExecutor`] answers from a script, for tests.
+//! Production executors: [`LocalExecutor`] (processes on the appliance itself) here and
+//! [`SshExecutor`] (Linux hosts over SSH, in [`ssh`]); WinRM comes later. [`ScriptedExecutor`]
+//! answers from a script, for tests.
 //!
 //! Every executor feeds the script to its interpreter on standard input, passes the item's
 //! parameters as environment variables, kills the step at its timeout, keeps at most
@@ -24,6 +25,10 @@ use crate::Error;
 
 /// Output kept per step; more is hashed and counted but dropped.
 pub const OUTPUT_CAP: usize = 64 * 1024;
+
+pub mod ssh;
+
+pub use ssh::{HostKey, SshCredential, SshExecutor, SshSettings, SshTarget};
 
 /// What one step should run where.
 #[derive(Clone, Copy, Debug)]
