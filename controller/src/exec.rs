@@ -283,7 +283,8 @@ mod tests {
 
     use super::*;
 
-    fn step(value: serde_json::Value) -> Step {
+    /// A step from its JSON form.
+    pub(super) fn step(value: serde_json::Value) -> Step {
         serde_json::from_value(value).unwrap()
     }
 

@@ -690,10 +690,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    fn step(value: serde_json::Value) -> Step {
-        serde_json::from_value(value).unwrap()
-    }
+    use crate::exec::tests::step;
 
     #[test]
     fn params_travel_in_the_input_and_the_script_as_a_quoted_here_document() {
