@@ -1,7 +1,7 @@
 //! The controller's SSH executor (`osc_controller::exec::SshExecutor`) against real test hosts: library
-//! runbooks healed over one session with a key and with a password, the step timeout killing the
-//! remote process, the output cap, host-key pinning, sudo refused, and an unreachable host failing
-//! alone.
+//! runbooks healed over one session with a key and with a password, keys with a passphrase and keys
+//! refused, the step timeout killing the remote process, the output cap, host-key pinning, sudo
+//! refused, and an unreachable host failing alone.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -411,4 +411,98 @@ async fn an_unreachable_host_fails_alone() {
         good_order < bad_order,
         "the good host waited for the bad one"
     );
+}
+
+/// A key encrypted with a passphrase logs in when the credential carries the passphrase; without it,
+/// with a wrong one, or as an RSA key, the credential is refused saying what to set, never echoing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passphrase_keys_log_in_and_unusable_keys_are_refused_with_the_fix() {
+    let host = start();
+    let dir = host.dir();
+    let encrypted = dir.join("encrypted_key");
+    std::fs::copy(host.client_key(), &encrypted).expect("copy the client key");
+    let passphrase = "correct horse battery staple";
+    let rsa = dir.join("rsa_key");
+    for args in [
+        vec![
+            "-q",
+            "-p",
+            "-P",
+            "",
+            "-N",
+            passphrase,
+            "-f",
+            encrypted.to_str().unwrap(),
+        ],
+        vec![
+            "-q",
+            "-t",
+            "rsa",
+            "-b",
+            "2048",
+            "-N",
+            "",
+            "-f",
+            rsa.to_str().unwrap(),
+        ],
+    ] {
+        let status = std::process::Command::new("ssh-keygen")
+            .args(&args)
+            .status()
+            .expect("run ssh-keygen");
+        assert!(status.success(), "ssh-keygen {args:?}");
+    }
+    let encrypted = std::fs::read_to_string(&encrypted).expect("read");
+    let rsa = std::fs::read_to_string(&rsa).expect("read");
+    let key = |text: &str, passphrase: Option<&str>| {
+        SshCredential::key("clinic/linux", host.user(), text, passphrase)
+    };
+
+    let refusals = [
+        (
+            key(&encrypted, None),
+            "privateKey is encrypted and there is no passphrase",
+        ),
+        (
+            key(&encrypted, Some("wrong")),
+            "does not decode with the passphrase given",
+        ),
+        (
+            key(&rsa, None),
+            "the appliance logs in with Ed25519 or ECDSA keys",
+        ),
+    ];
+    for (credential, says) in refusals {
+        let message = credential.expect_err("refused").to_string();
+        assert!(
+            message.starts_with("credential clinic/linux: "),
+            "{message}"
+        );
+        assert!(message.contains(says), "{message}");
+        let leaked = (encrypted.lines().chain(rsa.lines()))
+            .filter(|line| !line.starts_with("-----"))
+            .any(|line| message.contains(line));
+        assert!(!message.contains(passphrase) && !leaked, "{message}");
+    }
+
+    let executor = executor();
+    executor.set_target(
+        host.name(),
+        SshTarget {
+            address: host.address().to_string(),
+            port: host.port(),
+            credential: key(&encrypted, Some(passphrase)).expect("decrypts"),
+            host_key: None,
+        },
+    );
+    let ran = run(
+        &executor,
+        &host,
+        "check",
+        &step("sh", "id -un", "10s"),
+        &BTreeMap::new(),
+    )
+    .await
+    .expect("logged in with the decrypted key");
+    assert_eq!(ran.output, b"root\n");
 }
