@@ -258,9 +258,10 @@ async fn a_step_past_its_timeout_is_killed_on_the_host() {
 }
 
 /// A step printing 1 MiB keeps the first `OUTPUT_CAP` bytes and counts and hashes all of it; a second
-/// step (with parameters, which reach the script but not the command line) reuses the session.
+/// step (with parameters, which reach the script but not the command line) reuses the session; once
+/// the session is killed on the host, a third step opens a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn output_is_capped_and_the_session_is_reused() {
+async fn output_is_capped_and_the_session_is_reused_until_it_breaks() {
     let host = start();
     let executor = executor();
     executor.set_target(host.name(), key_target(&host, None));
@@ -290,6 +291,21 @@ async fn output_is_capped_and_the_session_is_reused() {
         "o'brien $HOME\non no command line\n"
     );
     assert_eq!(sshd_count(&host, "Accepted publickey for osc", 1), 1);
+
+    // The session's server side dies (a host's sshd restarted hard): the next step logs in again.
+    host.exec_ok("pkill -KILL -f '^sshd: osc'")
+        .expect("kill the session");
+    let run3 = run(
+        &executor,
+        &host,
+        "check",
+        &step("sh", "echo again", "10s"),
+        &params,
+    )
+    .await
+    .expect("ran on a new session");
+    assert_eq!(run3.output, b"again\n");
+    assert_eq!(sshd_count(&host, "Accepted publickey for osc", 2), 2);
 }
 
 /// The first contact pins the host key; once the host's key is replaced, the pinned key (from the
