@@ -552,6 +552,39 @@ async fn enrollment_is_one_time_and_safe_to_retry(central: &TestCentral) {
         .await;
     assert_eq!(names(&appliances.body), ["box1"]);
 
+    // A new enrollment token for the same appliance (a reinstalled box keeping its key): the
+    // token of the earlier enrollment ends, and there is still one Appliance.
+    let fresh = enrollment_token(central, &central.admin_token, "smile")
+        .await
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reenrolled = enroll(central, &enroll_request(&signer, &fresh, "box1")).await;
+    assert_eq!(reenrolled.status, 200, "{reenrolled:?}");
+    assert_eq!(
+        get_as(central, &second_token, &format!("{GV}/sites"))
+            .await
+            .status,
+        401
+    );
+    let third_token = reenrolled.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get_as(central, &third_token, &format!("{GV}/sites"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        names(
+            &central
+                .get(&format!("{GV}/namespaces/smile/appliances"))
+                .await
+                .body
+        ),
+        ["box1"]
+    );
+
     // Another key or name with the spent token: refused.
     let other_key = dsse::Signer::generate().unwrap();
     assert_eq!(

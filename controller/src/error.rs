@@ -98,6 +98,42 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// An SSH host presented another key than the one pinned for it (a reinstalled host, or
+    /// someone in between): nothing was run on it.
+    #[error(
+        "{host} ({address}): the SSH host key changed: pinned {expected}, presented {presented}; \
+         nothing was run. If the host was reinstalled, check the new key on its console \
+         (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`) and clear the Host's \
+         status.hostKey, so that the next contact pins it"
+    )]
+    HostKeyMismatch {
+        /// The Host.
+        host: String,
+        /// Its address and port.
+        address: String,
+        /// The pinned fingerprint (`SHA256:…`).
+        expected: String,
+        /// The fingerprint the host presented.
+        presented: String,
+    },
+    /// A host could not be reached or logged in to over SSH.
+    #[error("{host} ({address}): {message}")]
+    Connect {
+        /// The Host.
+        host: String,
+        /// Its address and port.
+        address: String,
+        /// What failed and what to check; never a secret.
+        message: String,
+    },
+    /// A Credential cannot be used to log in; the message names keys, never values.
+    #[error("credential {credential}: {message}")]
+    Credential {
+        /// The Credential (`site/name`).
+        credential: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// A request to central failed.
     #[error("central {url}: {message}")]
     Central {

@@ -1,8 +1,9 @@
 //! Running a runbook step on a host: the [`Executor`] seam, what a run yields ([`StepRun`]),
-//! and the pure judgement of a run against the step's expectation ([`judge`]).
+//! and what a run means for the reconcile ([`judge`]).
 //!
-//! Production executors: [`LocalExecutor`] (processes on the appliance itself) here; SSH and
-//! WinRM come with the I/O half. [`ScriptedExecutor`] answers from a script, for tests.
+//! Production executors: [`LocalExecutor`] (processes on the appliance itself) here and
+//! [`SshExecutor`] (Linux hosts over SSH, in [`ssh`]); WinRM comes later. [`ScriptedExecutor`]
+//! answers from a script, for tests.
 //!
 //! Every executor feeds the script to its interpreter on standard input, passes the item's
 //! parameters as environment variables, kills the step at its timeout, keeps at most
@@ -15,7 +16,7 @@ use std::sync::Mutex;
 use std::time::Duration as StdDuration;
 
 use osc_crds::defaults;
-use osc_crds::kinds::runbook::Step;
+use osc_crds::kinds::runbook::{Judgement, Step};
 use osc_proto::evidence::{Sha256Digest, Verdict};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -25,9 +26,9 @@ use crate::Error;
 /// Output kept per step; more is hashed and counted but dropped.
 pub const OUTPUT_CAP: usize = 64 * 1024;
 
-/// The exit code by which a check says "this runbook does not apply to this host" (77, the
-/// skip code of automake's test harness), unless the step expects 77 itself.
-pub const NOT_APPLICABLE_EXIT: i32 = 77;
+pub mod ssh;
+
+pub use ssh::{HostKey, SshCredential, SshExecutor, SshSettings, SshTarget};
 
 /// What one step should run where.
 #[derive(Clone, Copy, Debug)]
@@ -69,27 +70,22 @@ pub trait Executor: Send + Sync {
     fn run(&self, request: StepRequest<'_>) -> impl Future<Output = Result<StepRun, Error>> + Send;
 }
 
-/// What a run of `step` means: killed or not started is an error; the exit code 126 or 127 (the
-/// shell could not execute) is an error; [`NOT_APPLICABLE_EXIT`] is not-applicable (unless
-/// expected); the expected exit code with the expected output is compliant; anything else is
-/// drift.
+/// What a run of `step` means for the reconcile. The step's own expectation decides
+/// ([`Step::judge`], the one reading of `expect` that central, `oscctl` and the runbook tests
+/// share): met is compliant, not met is drift, its `notApplicableExitCode` not-applicable and
+/// its `undecidedExitCode` an error. Before it, whatever the step expects: a run killed at its
+/// timeout or by a signal is an error, and so are the exit codes 126 and 127, by which a shell
+/// says it could not execute the interpreter or the script (a missing `python3` is not drift).
 pub fn judge(step: &Step, run: &StepRun) -> Verdict {
-    let expect = step.expect.as_ref();
-    let wanted = expect
-        .and_then(|e| e.exit_code)
-        .unwrap_or(defaults::EXIT_CODE);
     match run.exit_code {
         _ if run.timed_out => Verdict::Error,
         None | Some(126 | 127) => Verdict::Error,
-        Some(code) if code == wanted => {
-            let output = String::from_utf8_lossy(&run.output);
-            match expect.and_then(|e| e.output_contains.as_ref()) {
-                Some(text) if !output.contains(text.as_str()) => Verdict::Drifted,
-                _ => Verdict::Compliant,
-            }
-        }
-        Some(NOT_APPLICABLE_EXIT) => Verdict::NotApplicable,
-        Some(_) => Verdict::Drifted,
+        Some(code) => match step.judge(code, &String::from_utf8_lossy(&run.output)) {
+            Judgement::Met => Verdict::Compliant,
+            Judgement::NotMet => Verdict::Drifted,
+            Judgement::NotApplicable => Verdict::NotApplicable,
+            Judgement::Undecided => Verdict::Error,
+        },
     }
 }
 
@@ -151,27 +147,11 @@ impl Executor for LocalExecutor {
         };
         let (output, status) = match tokio::time::timeout(timeout(request.step), work).await {
             Ok(done) => done,
-            Err(_) => {
-                return Ok(StepRun {
-                    exit_code: None,
-                    output: Vec::new(),
-                    output_bytes: 0,
-                    output_sha256: Sha256Digest::of(b""),
-                    duration: started.elapsed(),
-                    timed_out: true,
-                });
-            }
+            Err(_) => return Ok(Capture::new().into_run(None, started.elapsed(), true)),
         };
         let status = status.map_err(|e| cannot(format!("waiting for {program}: {e}")))?;
         let output = output.map_err(|e| cannot(format!("reading output: {e}")))?;
-        Ok(StepRun {
-            exit_code: status.code(),
-            output_bytes: output.bytes,
-            output_sha256: Sha256Digest(output.hash.finalize().into()),
-            output: output.kept,
-            duration: started.elapsed(),
-            timed_out: false,
-        })
+        Ok(output.into_run(status.code(), started.elapsed(), false))
     }
 }
 
@@ -183,12 +163,16 @@ struct Capture {
 }
 
 impl Capture {
-    async fn read(mut from: impl AsyncRead + Unpin) -> std::io::Result<Capture> {
-        let mut capture = Capture {
+    fn new() -> Self {
+        Self {
             kept: Vec::new(),
             bytes: 0,
             hash: Sha256::new(),
-        };
+        }
+    }
+
+    async fn read(mut from: impl AsyncRead + Unpin) -> std::io::Result<Capture> {
+        let mut capture = Capture::new();
         let mut buf = [0u8; 8192];
         loop {
             let n = from.read(&mut buf).await?;
@@ -204,6 +188,18 @@ impl Capture {
         self.bytes += chunk.len() as u64;
         let room = OUTPUT_CAP.saturating_sub(self.kept.len());
         self.kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+
+    /// The run this output belongs to.
+    fn into_run(self, exit_code: Option<i32>, duration: StdDuration, timed_out: bool) -> StepRun {
+        StepRun {
+            exit_code,
+            output: self.kept,
+            output_bytes: self.bytes,
+            output_sha256: Sha256Digest(self.hash.finalize().into()),
+            duration,
+            timed_out,
+        }
     }
 }
 
@@ -287,7 +283,8 @@ mod tests {
 
     use super::*;
 
-    fn step(value: serde_json::Value) -> Step {
+    /// A step from its JSON form.
+    pub(super) fn step(value: serde_json::Value) -> Step {
         serde_json::from_value(value).unwrap()
     }
 
@@ -296,6 +293,8 @@ mod tests {
         let plain = step(json!({"interpreter": "sh", "script": "x"}));
         let wants_text = step(json!({"interpreter": "sh", "script": "x",
             "expect": {"exitCode": 3, "outputContains": "enabled"}}));
+        let three_answers = step(json!({"interpreter": "sh", "script": "x",
+            "expect": {"notApplicableExitCode": 4, "undecidedExitCode": 2}}));
         let timed_out = StepRun {
             timed_out: true,
             exit_code: None,
@@ -315,10 +314,28 @@ mod tests {
                 Verdict::Drifted,
             ),
             (
-                "77 is not applicable",
+                "77 is drift unless the step says otherwise",
                 &plain,
                 StepRun::exited(77, b""),
+                Verdict::Drifted,
+            ),
+            (
+                "the step's not-applicable code",
+                &three_answers,
+                StepRun::exited(4, b""),
                 Verdict::NotApplicable,
+            ),
+            (
+                "the step's undecided code is an error, not drift",
+                &three_answers,
+                StepRun::exited(2, b""),
+                Verdict::Error,
+            ),
+            (
+                "other codes of a three-answer step drift",
+                &three_answers,
+                StepRun::exited(1, b""),
+                Verdict::Drifted,
             ),
             (
                 "127: interpreter could not run it",

@@ -21,7 +21,8 @@
 //!   with the evidence chain head in the same transactions, and its in-memory twin for tests.
 //! - [`deliver`]: draining the outbox to central, kind by kind, in order, with backoff.
 //! - [`evidence`]: one signed, chained evidence bundle per reconcile, built from what it observed.
-//! - [`exec`]: the [`exec::Executor`] trait that runs a runbook step on a host, and a scripted
+//! - [`exec`]: the [`exec::Executor`] trait that runs a runbook step on a host, what a run means
+//!   ([`exec::judge`]), the local executor, the SSH executor ([`exec::ssh`]) and a scripted
 //!   executor for tests.
 //! - [`central`]: the [`central::Central`] trait (enroll, post evidence, patch status), its HTTP
 //!   implementation with the CA pinned, and an in-memory central for tests.

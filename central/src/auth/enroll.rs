@@ -106,21 +106,18 @@ pub async fn enroll(
         Some(_) => same_request(&row, request, &key)?,
     }
     ensure_appliance(state, &row.site, &request.appliance, &appliance, &key).await?;
-    if let Some(EnrollmentUse {
-        appliance_token, ..
-    }) = &row.used
-        && !appliance_token.is_empty()
-    {
-        state.auth.revoke(appliance_token).await?;
-    }
+    // An appliance holds one live token: the one this enrollment issues. Whatever an earlier
+    // enrollment (or this one's lost answer) issued ends now, whether the key changed or not.
+    let role = Role::Appliance {
+        site: row.site.clone(),
+        appliance: request.appliance.clone(),
+    };
+    state.auth.revoke_role(&role).await?;
     let token = state
         .auth
         .issue(TokenSpec {
             name: format!("{}/{}", row.site, request.appliance),
-            role: Role::Appliance {
-                site: row.site.clone(),
-                appliance: request.appliance.clone(),
-            },
+            role,
             expires_at: None,
         })
         .await?;
@@ -221,7 +218,8 @@ async fn stored_appliance(
     }
 }
 
-/// Creates the Appliance, or gives an existing one this key (re-enrollment of a replaced box).
+/// Creates the Appliance, or gives an existing one this key (re-enrollment of a replaced box;
+/// the caller then revokes the appliance's other tokens).
 async fn ensure_appliance(
     state: &AppState,
     site: &str,
@@ -240,12 +238,6 @@ async fn ensure_appliance(
             stored["spec"]["enrollment"] =
                 json!({"publicKey": key.to_base64(), "keyId": key.keyid()});
             api::replace_object(state, &system, Kind::Appliance, stored).await?;
-            // The box was replaced: whatever the old key's tokens were, they end now.
-            let role = Role::Appliance {
-                site: site.to_owned(),
-                appliance: name.to_owned(),
-            };
-            state.auth.revoke_role(&role).await?;
             Ok(())
         }
     }

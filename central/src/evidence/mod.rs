@@ -20,8 +20,10 @@ pub mod submission;
 
 pub use history::{ComplianceAt, compliance_at};
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use osc_proto::dsse::{DsseError, PublicKey, Signer};
@@ -62,7 +64,15 @@ struct Shared {
     tree: RwLock<MerkleTree>,
     /// Held while the tree catches up, so two catch-ups do not append the same leaves.
     catching_up: tokio::sync::Mutex<()>,
+    /// Enrolled keys read recently, by (site, appliance), with when they were read: a posting
+    /// appliance costs no read of its Appliance object per envelope.
+    keys: Mutex<HashMap<(String, String), (PublicKey, Instant)>>,
 }
+
+/// How long an enrolled key is used without reading the Appliance again. A key replaced by a
+/// re-enrollment is read again at once when an envelope does not verify under the cached one;
+/// the old key's envelopes cannot arrive meanwhile, since re-enrollment revokes its token.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
 
 /// What the writer answers each submission: what became of it, or the store failure that failed
 /// its whole batch.
@@ -127,6 +137,7 @@ impl EvidenceLog {
             key,
             tree: RwLock::new(MerkleTree::new()),
             catching_up: tokio::sync::Mutex::new(()),
+            keys: Mutex::default(),
         });
         let writer = Arc::clone(&shared);
         let submit = Batcher::start(QUEUE, MAX_BATCH, move |entries| {
@@ -152,13 +163,20 @@ impl EvidenceLog {
     ) -> Result<(Ingested, String), LogError> {
         // The size first: a huge body costs no read of the store.
         submission::check_size(body)?;
-        let key = ObjectKey::namespaced("appliances", submitter.site, submitter.appliance);
-        let appliance = match self.shared.store.get(&key).await {
-            Err(StoreError::NotFound { .. }) => serde_json::Value::Null,
-            other => other?,
+        let cached = self.shared.cached_key(submitter);
+        let key = match &cached {
+            Some(key) => key.clone(),
+            None => self.shared.read_key(submitter).await?,
         };
-        let key = submission::enrolled_key(&appliance, submitter)?;
-        let entry = submission::check(body, submitter, &key, now)?;
+        let entry = match submission::check(body, submitter, &key, now) {
+            // The appliance may have been re-enrolled with another key since the cached read:
+            // ask the store before refusing.
+            Err(SubmissionError::Signature { .. }) if cached.is_some() => {
+                let key = self.shared.read_key(submitter).await?;
+                submission::check(body, submitter, &key, now)?
+            }
+            result => result?,
+        };
         let bundle_id = entry.bundle_id.clone();
         Ok((self.submit(entry).await?, bundle_id))
     }
@@ -225,6 +243,35 @@ impl EvidenceLog {
 }
 
 impl Shared {
+    /// The key of `submitter` read within [`KEY_CACHE_TTL`], if any.
+    fn cached_key(&self, submitter: Submitter<'_>) -> Option<PublicKey> {
+        let keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (key, read_at) =
+            keys.get(&(submitter.site.to_owned(), submitter.appliance.to_owned()))?;
+        (read_at.elapsed() < KEY_CACHE_TTL).then(|| key.clone())
+    }
+
+    /// Reads `submitter`'s enrolled key from its Appliance object and remembers it.
+    async fn read_key(&self, submitter: Submitter<'_>) -> Result<PublicKey, LogError> {
+        let object = ObjectKey::namespaced("appliances", submitter.site, submitter.appliance);
+        let appliance = match self.store.get(&object).await {
+            Err(StoreError::NotFound { .. }) => serde_json::Value::Null,
+            other => other?,
+        };
+        let key = submission::enrolled_key(&appliance, submitter)?;
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                (submitter.site.to_owned(), submitter.appliance.to_owned()),
+                (key.clone(), Instant::now()),
+            );
+        Ok(key)
+    }
+
     /// The tree, for reading. A panic while it was held cannot leave it half-extended
     /// ([`MerkleTree::extend`] pushes whole leaves), so a poisoned lock is still good to read.
     fn read_tree(&self) -> std::sync::RwLockReadGuard<'_, MerkleTree> {

@@ -103,6 +103,39 @@ impl Settings {
     }
 }
 
+/// The flags every benchmark binary takes.
+#[derive(Debug, clap::Args)]
+pub struct RunFlags {
+    /// The database the servers store in.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub backend: BackendFlag,
+
+    /// With `--backend postgres`: a server and a role that may create databases; the run creates
+    /// its own databases there and drops them after.
+    #[arg(
+        long,
+        env = "OSC_TEST_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// Small counts, for checking that the benchmark works rather than for figures.
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl RunFlags {
+    /// The backend `--backend` and `--database-url` name.
+    pub fn backend(&self) -> Result<Backend, BenchError> {
+        Backend::from_flags(self.backend, self.database_url.clone())
+    }
+}
+
 /// The `--backend` values of the benchmark binaries.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum BackendFlag {

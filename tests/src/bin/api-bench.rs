@@ -9,41 +9,22 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use osc_tests::bench::{self, Backend, BackendFlag, Settings};
+use osc_tests::bench::{self, RunFlags, Settings};
 
 /// Measures Central Command's API: single-object latency, update throughput with many clients
 /// (beside a bare axum handler doing the same database write), large lists and watch fan-out.
 #[derive(Debug, Parser)]
 #[command(name = "api-bench")]
 struct Flags {
-    /// The database both servers store in.
-    #[arg(long, value_enum, default_value = "sqlite")]
-    backend: BackendFlag,
-
-    /// With `--backend postgres`: a server and a role that may create databases; the run creates
-    /// its own databases there and drops them after.
-    #[arg(
-        long,
-        env = "OSC_TEST_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    database_url: Option<String>,
-
-    /// Small counts, for checking that the benchmark works rather than for figures.
-    #[arg(long)]
-    quick: bool,
-
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunFlags,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
-    let backend = Backend::from_flags(flags.backend, flags.database_url)?;
-    let settings = if flags.quick {
+    let backend = flags.run.backend()?;
+    let settings = if flags.run.quick {
         Settings::quick(backend)
     } else {
         Settings::full(backend)
@@ -51,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
     let report = bench::run(&settings, &|line| eprintln!("{line}"))
         .await
         .with_context(|| format!("the benchmark on {} failed", settings.backend.name()))?;
-    if flags.json {
+    if flags.run.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.table());
