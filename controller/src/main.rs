@@ -8,6 +8,7 @@ use osc_controller::cache::Snapshot;
 use osc_controller::central::HttpCentral;
 use osc_controller::config::{self, Config, LogLevel, SecretString};
 use osc_controller::enroll::{Enrollment, enroll};
+use osc_controller::exec::SshSettings;
 use osc_controller::ntp::Chrony;
 use osc_controller::outbox::{OutboxStore as _, SqliteOutbox};
 use osc_controller::run::{BuiltIn, Controller, Services, Settings, nixos_revision};
@@ -106,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
                     appliance: config.appliance.clone(),
                 },
                 pull: central,
-                transports: BuiltIn::default(),
+                transports: BuiltIn::new(SshSettings::default()),
                 ntp: Chrony,
             };
             let settings = Settings::from_config(&config, nixos_revision());

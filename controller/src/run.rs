@@ -30,7 +30,10 @@ use crate::config::{Config, Retention};
 use crate::credentials::{Credentials, Pull};
 use crate::deliver::{self, ToCentral};
 use crate::evidence::{Context, EvidenceChain, bundle, new_bundle_id};
-use crate::exec::{Executor, LocalExecutor, ScriptedExecutor, StepRequest, StepRun};
+use crate::exec::{
+    Executor, LocalExecutor, ScriptedExecutor, SshCredential, SshExecutor, SshSettings, SshTarget,
+    StepRequest, StepRun,
+};
 use crate::items::{Item, ItemKey, items};
 use crate::notify::{Escalation, Notifier, outgoing};
 use crate::ntp::Ntp;
@@ -50,35 +53,103 @@ pub trait Transports: Send + Sync {
         credential: Option<Arc<CredentialData>>,
         request: StepRequest<'_>,
     ) -> impl Future<Output = Result<StepRun, Error>> + Send;
+
+    /// The host key pinned for `host` on first contact, to record in its `status.hostKey`.
+    fn host_key(&self, _host: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The transports built into this controller: `local` runs on the appliance
-/// ([`LocalExecutor`]); `ssh` and `winrm` are refused as not available yet, which the Host
-/// reports (an error result, Reachable False) until their executors land.
-#[derive(Clone, Debug, Default)]
+/// ([`LocalExecutor`]); `ssh` through one [`SshExecutor`] (one session per host), whose target
+/// is set again whenever the Host's address, port or Credential version changes, pinned to the
+/// Host's `status.hostKey` when it has one; `winrm` is refused as not available yet, which the
+/// Host reports (an error result, Reachable False).
+#[derive(Debug)]
 pub struct BuiltIn {
     /// Steps on the appliance itself.
     pub local: LocalExecutor,
+    /// Steps on Linux hosts.
+    pub ssh: SshExecutor,
+    /// Per host, what its SSH target was set from: (address, port, Credential version).
+    targets: Mutex<HashMap<String, (String, u16, String)>>,
+}
+
+impl BuiltIn {
+    /// Transports with `ssh` settings.
+    pub fn new(ssh: SshSettings) -> Self {
+        Self {
+            local: LocalExecutor,
+            ssh: SshExecutor::new(ssh),
+            targets: Mutex::default(),
+        }
+    }
+
+    /// Makes sure the SSH executor reaches `host` as its spec and `credential` say.
+    fn ssh_target(
+        &self,
+        host: &Host,
+        credential: Option<&CredentialData>,
+        step: &'static str,
+    ) -> Result<(), Error> {
+        let name = host.metadata.name.as_str();
+        let refuse = |message: String| Error::Exec {
+            host: name.to_owned(),
+            step,
+            message,
+        };
+        let address =
+            host.spec.address.clone().ok_or_else(|| {
+                refuse("the Host has no spec.address to reach it over SSH".into())
+            })?;
+        let transport = host.spec.transport.as_ref();
+        let port = transport.and_then(|t| t.port).unwrap_or(22);
+        let Some(credential) = credential else {
+            let reference = transport.and_then(|t| t.credential_ref.as_deref());
+            return Err(refuse(match reference {
+                Some(name) => format!("the secret of Credential {name:?} is not pulled (yet)"),
+                None => "the Host names no transport.credentialRef to log in with".into(),
+            }));
+        };
+        let wanted = (address, port, credential.metadata.resource_version.clone());
+        if lock(&self.targets).get(name) == Some(&wanted) {
+            return Ok(());
+        }
+        let target = SshTarget {
+            address: wanted.0.clone(),
+            port,
+            credential: SshCredential::from_data(credential)?,
+            host_key: host.status.as_ref().and_then(|s| s.host_key.clone()),
+        };
+        self.ssh.set_target(name, target);
+        lock(&self.targets).insert(name.to_owned(), wanted);
+        Ok(())
+    }
 }
 
 impl Transports for BuiltIn {
     async fn run(
         &self,
         host: &Host,
-        _credential: Option<Arc<CredentialData>>,
+        credential: Option<Arc<CredentialData>>,
         request: StepRequest<'_>,
     ) -> Result<StepRun, Error> {
         match host.spec.transport_type() {
             TransportType::Local => self.local.run(request).await,
-            other => Err(Error::Exec {
+            TransportType::Ssh => {
+                self.ssh_target(host, credential.as_deref(), request.name)?;
+                self.ssh.run(request).await
+            }
+            TransportType::Winrm => Err(Error::Exec {
                 host: request.host.to_owned(),
                 step: request.name,
-                message: format!(
-                    "transport {} is not built into this controller yet",
-                    other.as_str()
-                ),
+                message: "transport winrm is not built into this controller yet".into(),
             }),
         }
+    }
+
+    fn host_key(&self, host: &str) -> Option<String> {
+        self.ssh.host_key(host)
     }
 }
 
@@ -216,6 +287,8 @@ pub struct Controller<C, S, P, T, N> {
     memory: Mutex<HashMap<ItemKey, Memory>>,
     /// Per host, its status as written.
     hosts: Mutex<HashMap<String, HostState>>,
+    /// Per host, the host key recorded in its status by this process (first contact).
+    host_keys: Mutex<HashMap<String, String>>,
     /// The Appliance's conditions as written.
     appliance_conditions: Mutex<Vec<Condition>>,
     /// The last NTP offset read.
@@ -271,6 +344,7 @@ where
             items: Mutex::default(),
             memory: Mutex::default(),
             hosts: Mutex::default(),
+            host_keys: Mutex::default(),
             appliance_conditions: Mutex::default(),
             ntp_offset: Mutex::default(),
             wake: Notify::new(),
@@ -497,6 +571,22 @@ where
                 )
             }
         };
+        let pinned = self.services.transports.host_key(&key.host);
+        let recorded = host.status.as_ref().and_then(|s| s.host_key.clone());
+        if let Some(pinned) = pinned.filter(|p| Some(p) != recorded.as_ref())
+            && lock(&self.host_keys)
+                .insert(key.host.clone(), pinned.clone())
+                .as_ref()
+                != Some(&pinned)
+        {
+            let patch = StatusPatch {
+                target: StatusTarget::Host,
+                name: key.host.clone(),
+                patch: status::host_key(&pinned),
+            };
+            let body = serde_json::to_vec(&patch).expect("a patch serializes");
+            self.enqueue(EntryKind::Status, &body, now).await;
+        }
         let window = TimeDelta::from_std(item.policy.flap_window).unwrap_or(TimeDelta::MAX);
         heals.retain(|at| now - *at <= window);
         lock(&self.memory).insert(key.clone(), (result.clone().or(previous), heals));
