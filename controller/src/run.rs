@@ -351,6 +351,11 @@ where
         })
     }
 
+    /// What the controller talks to (tests read their doubles through it).
+    pub fn services(&self) -> &Services<C, S, P, T, N> {
+        &self.services
+    }
+
     /// The desired state as the controller holds it.
     pub fn desired(&self) -> &Desired {
         &self.desired
