@@ -23,6 +23,10 @@ use crate::credentials::Credentials;
 use crate::deliver::Sink;
 use crate::outbox::Entry;
 
+/// The system's CA bundle (Debian's and NixOS's path), the roots `https` webhooks are checked
+/// against.
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 /// The header that carries a webhook body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Osiris-Signature";
 
@@ -212,13 +216,27 @@ pub struct Notifier<'a> {
 }
 
 impl<'a> Notifier<'a> {
-    /// A notifier signing with `credentials`, naming itself by the system's host name.
+    /// A notifier signing with `credentials`, naming itself by the system's host name; `https`
+    /// webhooks trust the system's CA bundle ([`SYSTEM_CA_BUNDLE`]).
     pub fn new(credentials: &'a Credentials) -> Self {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(StdDuration::from_secs(10))
-            .timeout(StdDuration::from_secs(30))
-            .build()
-            .expect("a plain HTTP client builds");
+            .timeout(StdDuration::from_secs(30));
+        match std::fs::read(SYSTEM_CA_BUNDLE).map(|pem| reqwest::Certificate::from_pem_bundle(&pem))
+        {
+            Ok(Ok(roots)) => {
+                for root in roots {
+                    builder = builder.add_root_certificate(root);
+                }
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, file = SYSTEM_CA_BUNDLE, "the CA bundle does not parse; https webhooks will fail")
+            }
+            Err(error) => {
+                tracing::warn!(%error, file = SYSTEM_CA_BUNDLE, "no CA bundle; https webhooks will fail")
+            }
+        }
+        let client = builder.build().expect("an HTTP client builds");
         Self {
             credentials,
             client,
