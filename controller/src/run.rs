@@ -31,8 +31,8 @@ use crate::credentials::{Credentials, Pull};
 use crate::deliver::{self, ToCentral};
 use crate::evidence::{Context, EvidenceChain, bundle, new_bundle_id};
 use crate::exec::{
-    Executor, LocalExecutor, ScriptedExecutor, SshCredential, SshExecutor, SshSettings, SshTarget,
-    StepRequest, StepRun,
+    Executor, LocalExecutor, SshCredential, SshExecutor, SshSettings, SshTarget, StepRequest,
+    StepRun,
 };
 use crate::items::{Item, ItemKey, items};
 use crate::notify::{Escalation, Notifier, outgoing};
@@ -135,10 +135,10 @@ impl Transports for BuiltIn {
         request: StepRequest<'_>,
     ) -> Result<StepRun, Error> {
         match host.spec.transport_type() {
-            TransportType::Local => self.local.run(request).await,
+            TransportType::Local => Executor::run(&self.local, request).await,
             TransportType::Ssh => {
                 self.ssh_target(host, credential.as_deref(), request.name)?;
-                self.ssh.run(request).await
+                Executor::run(&self.ssh, request).await
             }
             TransportType::Winrm => Err(Error::Exec {
                 host: request.host.to_owned(),
@@ -153,8 +153,8 @@ impl Transports for BuiltIn {
     }
 }
 
-/// Scripted answers whatever the transport, for tests.
-impl Transports for ScriptedExecutor {
+/// One executor for every transport: how tests run the loop with a [`ScriptedExecutor`].
+impl<E: Executor> Transports for E {
     async fn run(
         &self,
         _host: &Host,

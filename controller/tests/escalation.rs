@@ -4,14 +4,10 @@
 //! listener on 127.0.0.1. The loop runs with scripted central watches, a scripted executor and
 //! an in-memory central, on a real SQLite outbox.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use axum::http::HeaderMap;
 use osc_controller::central::{FakeCentral, StatusTarget};
 use osc_controller::config::Retention;
-use osc_controller::credentials::MapPull;
 use osc_controller::evidence::Context;
 use osc_controller::exec::{ScriptedExecutor, StepRun};
 use osc_controller::notify::{Escalation, SIGNATURE_HEADER, signature};
@@ -25,30 +21,12 @@ use osc_controller::trust::sign_runbook;
 use osc_crds::kinds::Kind;
 use osc_crds::kinds::RunbookSpec;
 use osc_crds::kinds::site::DeploymentMode;
-use osc_proto::credentials::{CredentialData, CredentialDataMeta};
 use osc_proto::dsse::Signer;
 use serde_json::{Value, json};
-use zeroize::Zeroizing;
 
-type Received = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
-
-async fn webhook() -> (String, Received) {
-    let received: Received = Arc::default();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post({
-            let received = received.clone();
-            move |headers: HeaderMap, body: axum::body::Bytes| async move {
-                received.lock().unwrap().push((headers, body.to_vec()));
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
-}
+#[path = "common/receivers.rs"]
+mod receivers;
+use receivers::{hook_secret, webhook};
 
 fn object(kind: &str, name: &str, spec: Value) -> Value {
     json!({"apiVersion": "osiriscare.net/v1alpha1", "kind": kind,
@@ -58,7 +36,7 @@ fn object(kind: &str, name: &str, spec: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_heal_that_never_sticks_escalates_on_the_host_and_to_every_target_once() {
-    let (url, received) = webhook().await;
+    let (url, received) = webhook(0).await;
     let syslog = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let runbook_key = Signer::from_seed(&[44; 32]);
     let mut spec: RunbookSpec = serde_json::from_value(json!({
@@ -110,22 +88,7 @@ async fn a_heal_that_never_sticks_escalates_on_the_host_and_to_every_target_once
     for (kind, items) in lists {
         source.answer(kind, Scripted::List(items, "1".into()));
     }
-    let pull = MapPull::default();
-    pull.data.lock().unwrap().insert(
-        "hook".into(),
-        CredentialData {
-            api_version: "osiriscare.net/v1alpha1".into(),
-            kind: "CredentialData".into(),
-            metadata: CredentialDataMeta {
-                name: "hook".into(),
-                namespace: "smile".into(),
-                resource_version: "1".into(),
-            },
-            type_: "password".into(),
-            username: "hook".into(),
-            data: BTreeMap::from([("password".into(), Zeroizing::new("hmac-key".into()))]),
-        },
-    );
+    let pull = hook_secret("hmac-key");
     // The check always finds drift; the remediation "works" but the check after it still fails.
     let executor = ScriptedExecutor::new();
     executor.answer("box", "check", Ok(StepRun::exited(1, b"drifted")));

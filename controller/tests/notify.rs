@@ -2,25 +2,23 @@
 //! the HMAC-SHA256 signature (and fails once, so the notice is retried), a UDP syslog listener
 //! and a TCP one that parse the RFC 5424 message.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
-use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use osc_controller::cache::Snapshot;
-use osc_controller::credentials::{Credentials, MapPull};
+use osc_controller::credentials::Credentials;
 use osc_controller::deliver::{Drained, drain};
 use osc_controller::notify::{Escalation, Notifier, SIGNATURE_HEADER, outgoing};
 use osc_controller::outbox::{EntryKind, OutboxStore as _, SqliteOutbox};
 use osc_crds::kinds::site::{
     NotificationTarget, SyslogFacility, SyslogProtocol, SyslogTarget, WebhookTarget,
 };
-use osc_proto::credentials::{CredentialData, CredentialDataMeta};
 use serde_json::json;
 use sha2::Sha256;
 use tokio::io::AsyncReadExt as _;
-use zeroize::Zeroizing;
+
+#[path = "common/receivers.rs"]
+mod receivers;
+use receivers::{hook_secret, webhook};
 
 const SECRET: &str = "webhook-s3cret";
 
@@ -39,22 +37,6 @@ fn escalation() -> Escalation {
 
 /// Credentials holding the webhook's secret, pulled as the run loop does.
 async fn credentials() -> Credentials {
-    let pull = MapPull::default();
-    pull.data.lock().unwrap().insert(
-        "hook".into(),
-        CredentialData {
-            api_version: "osiriscare.net/v1alpha1".into(),
-            kind: "CredentialData".into(),
-            metadata: CredentialDataMeta {
-                name: "hook".into(),
-                namespace: "smile".into(),
-                resource_version: "1".into(),
-            },
-            type_: "password".into(),
-            username: "hook".into(),
-            data: BTreeMap::from([("password".into(), Zeroizing::new(SECRET.into()))]),
-        },
-    );
     let mut snapshot = Snapshot::default();
     snapshot.credentials.insert(
         "hook".into(),
@@ -66,33 +48,12 @@ async fn credentials() -> Credentials {
         .unwrap(),
     );
     let held = Credentials::default();
-    assert!(held.refresh(&pull, "smile", &snapshot).await.is_empty());
-    held
-}
-
-/// A webhook receiver on 127.0.0.1 that refuses its first call and records the others.
-async fn webhook() -> (String, Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>) {
-    let received = Arc::new(Mutex::new(vec![]));
-    let calls = Arc::new(Mutex::new(0));
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post({
-            let received = received.clone();
-            move |headers: HeaderMap, body: axum::body::Bytes| async move {
-                let mut calls = calls.lock().unwrap();
-                *calls += 1;
-                if *calls == 1 {
-                    return StatusCode::SERVICE_UNAVAILABLE;
-                }
-                received.lock().unwrap().push((headers, body.to_vec()));
-                StatusCode::NO_CONTENT
-            }
-        }),
+    assert!(
+        held.refresh(&hook_secret(SECRET), "smile", &snapshot)
+            .await
+            .is_empty()
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
+    held
 }
 
 /// The parts of an RFC 5424 message: PRI, version, timestamp, host, app, procid, msgid,
@@ -120,7 +81,7 @@ async fn an_escalation_reaches_a_signed_webhook_and_both_syslog_transports() {
     let outbox = SqliteOutbox::open(&dir.path().join("outbox.sqlite3"))
         .await
         .unwrap();
-    let (url, received) = webhook().await;
+    let (url, received) = webhook(1).await;
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let targets = [
@@ -219,7 +180,7 @@ async fn a_webhook_whose_secret_is_not_pulled_waits_instead_of_going_unsigned() 
     let outbox = SqliteOutbox::open(&dir.path().join("outbox.sqlite3"))
         .await
         .unwrap();
-    let (url, received) = webhook().await;
+    let (url, received) = webhook(1).await;
     let targets = [NotificationTarget {
         webhook: Some(WebhookTarget {
             url,
