@@ -379,7 +379,10 @@ where
                 error = self.deliver() => Err(error),
             }
         };
-        tokio::pin!(workers, background, shutdown);
+        // Boxed so that it can be dropped before the final flush: a delivery loop stopped
+        // mid-query must give the outbox's one connection back.
+        let mut background = Box::pin(background);
+        tokio::pin!(workers, shutdown);
         tokio::select! {
             result = &mut background => return result,
             // Workers return only once told to stop.
@@ -392,6 +395,7 @@ where
             () = &mut workers => {}
             result = &mut background => return result,
         }
+        drop(background);
         // What the last reconciles queued goes out now if central takes it; the rest waits in
         // the outbox for the next start.
         let central = ToCentral {
