@@ -31,10 +31,14 @@ impl Pull for HttpCentral {
         let path =
             format!("/apis/osiriscare.net/v1alpha1/namespaces/{site}/credentials/{name}/data");
         let body = zeroize::Zeroizing::new(self.get(&path, &[], None).await?);
-        // serde's error names a field and a position, never the value around it.
-        serde_json::from_slice(&body).map_err(|source| Error::Decode {
-            what: format!("the data of Credential {name:?}"),
-            source,
+        // serde's message may quote a value it did not expect: only its position is kept.
+        serde_json::from_slice(&body).map_err(|e| Error::Central {
+            url: path.clone(),
+            message: format!(
+                "the answer is not a CredentialData document (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
         })
     }
 }
