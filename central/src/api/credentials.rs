@@ -121,7 +121,7 @@ pub async fn pull(
     let key = ObjectKey::namespaced(Kind::Credential.plural(), site, name);
     let stored = state.store.get(&key).await?;
     if access == PullAccess::Forbidden {
-        return Err(ApiError::Denied(format!(
+        return Err(ApiError::ForbiddenPath(format!(
             "credentials.osiriscare.net {name:?}: the secret data of a credential is given only \
              to its site's appliance; people set it with a write and see which keys are set in \
              the osiriscare.net/data-keys annotation"
@@ -170,11 +170,7 @@ pub async fn pull(
 /// Rotates the master key for `principal` (an admin) and reports the key ids and the number of
 /// Credentials re-sealed.
 pub async fn rotate(state: &AppState, principal: &Principal) -> Result<Response, ApiError> {
-    if principal.role != Role::Admin {
-        return Err(ApiError::Denied(
-            "only an admin may rotate the master key".to_owned(),
-        ));
-    }
+    auth::require_admin(principal, "rotate the master key")?;
     let running = state.keyring.start_rotation().map_err(ApiError::Keyring)?;
     // The rotation runs in its own task, so a client that leaves (or the request timeout) never
     // stops it half-way; the answer waits for it.

@@ -28,7 +28,9 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(String),
 
-    /// The caller may not use this endpoint at all (not an admin, say).
+    /// The caller may see the target (or the endpoint) but may not do this to it, such as a
+    /// person reading a credential's secret data or anyone but an admin creating tokens (403);
+    /// the message says who may.
     #[error("{0}")]
     ForbiddenPath(String),
 
@@ -149,10 +151,6 @@ pub enum ApiError {
     #[error("master keys: {0}")]
     Keyring(#[source] KeyringError),
 
-    /// The caller may see the target but not do this to it (403); the message says who may.
-    #[error("{0}")]
-    Denied(String),
-
     /// The store failed; see [`ApiError::status`] for how each store error is answered.
     #[error("store error")]
     Store(#[source] StoreError),
@@ -248,11 +246,6 @@ impl ApiError {
             Self::Keyring(_) => Status::internal_error(
                 "the master keys could not be changed; the server logged why",
             ),
-            Self::Denied(why) => Status {
-                code: 403,
-                reason: Some(StatusReason::Forbidden),
-                ..Status::bad_request(why.clone())
-            },
             Self::Store(error) => store_status(error),
             Self::Evidence(error) => super::evidence::log_status(error),
         }
