@@ -494,7 +494,14 @@ where
         ) else {
             return Requeue::Interval;
         };
-        let (previous, mut heals) = lock(&self.memory).get(key).cloned().unwrap_or_default();
+        // After a restart the Host's status in central is the memory: attempts and an
+        // escalation carry over, so a restart neither refreshes the budget nor notifies again.
+        let (previous, mut heals) = lock(&self.memory).get(key).cloned().unwrap_or_else(|| {
+            let recorded = lock(&self.hosts)
+                .get(&key.host)
+                .and_then(|h| h.results.get(&key.runbook).cloned());
+            (recorded, vec![])
+        });
         let ntp_offset_ms = *lock(&self.ntp_offset);
         let observed = Observed {
             previous: previous.clone(),

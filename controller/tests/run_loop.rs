@@ -36,6 +36,18 @@ fn object(kind: &str, name: &str, spec: Value) -> Value {
            "spec": spec})
 }
 
+/// Runbook `stubborn`, signed by `key`.
+fn runbook(key: &Signer) -> RunbookSpec {
+    let mut spec: RunbookSpec = serde_json::from_value(json!({
+        "platform": "appliance", "severity": "high",
+        "check": {"interpreter": "sh", "script": "check"},
+        "remediate": {"interpreter": "sh", "script": "fix"}
+    }))
+    .unwrap();
+    sign_runbook(&mut spec, key);
+    spec
+}
+
 /// The loop's types in these tests.
 type TestController = Controller<FakeCentral, ScriptedSource, MapPull, ScriptedExecutor, FixedNtp>;
 
@@ -46,21 +58,21 @@ async fn controller(
     site_spec: Value,
     executor: ScriptedExecutor,
     cache_max_age: StdDuration,
+    host_status: Value,
 ) -> TestController {
     let runbook_key = Signer::from_seed(&[44; 32]);
-    let mut spec: RunbookSpec = serde_json::from_value(json!({
-        "platform": "appliance", "severity": "high",
-        "check": {"interpreter": "sh", "script": "check"},
-        "remediate": {"interpreter": "sh", "script": "fix"}
-    }))
-    .unwrap();
-    sign_runbook(&mut spec, &runbook_key);
+    let spec = runbook(&runbook_key);
     let source = ScriptedSource::default();
-    let host = json!({"platform": "appliance", "transport": {"type": "local"}});
+    let mut host = object(
+        "Host",
+        "box",
+        json!({"platform": "appliance", "transport": {"type": "local"}}),
+    );
+    host["status"] = host_status;
     let credential = json!({"type": "password", "username": "hook"});
     let lists = [
         (Kind::Site, vec![object("Site", "smile", site_spec)]),
-        (Kind::Host, vec![object("Host", "box", host)]),
+        (Kind::Host, vec![host]),
         (
             Kind::Credential,
             vec![object("Credential", "hook", credential)],
@@ -159,7 +171,14 @@ async fn a_heal_that_never_sticks_escalates_on_the_host_and_to_every_target_once
     executor.answer("box", "remediate", Ok(StepRun::exited(0, b"")));
     executor.answer("box", "verify", Ok(StepRun::exited(1, b"still drifted")));
     let dir = tempfile::tempdir().unwrap();
-    let controller = controller(dir.path(), site, executor, StdDuration::from_secs(3600)).await;
+    let controller = controller(
+        dir.path(),
+        site,
+        executor,
+        StdDuration::from_secs(3600),
+        json!({}),
+    )
+    .await;
 
     let test = async {
         let mut datagram = vec![0; 4096];
@@ -229,7 +248,14 @@ async fn a_desired_state_older_than_cache_max_age_stops_every_step() {
     let executor = ScriptedExecutor::new();
     executor.answer("box", "check", Err("connection refused".into()));
     let dir = tempfile::tempdir().unwrap();
-    let controller = controller(dir.path(), site, executor, StdDuration::from_millis(800)).await;
+    let controller = controller(
+        dir.path(),
+        site,
+        executor,
+        StdDuration::from_millis(800),
+        json!({}),
+    )
+    .await;
     let test = async {
         // Central listed once and is gone since: after cacheMaxAge nothing runs any more.
         let refused = || {
@@ -259,4 +285,50 @@ async fn a_desired_state_older_than_cache_max_age_stops_every_step() {
         ended = controller.run(std::future::pending()) => panic!("the loop ended: {ended:?}"),
         () = test => {}
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalation_recorded_before_a_restart_is_not_notified_again() {
+    let (url, received) = webhook(0).await;
+    let site = json!({"displayName": "Smile", "partner": "acme",
+        "healing": {"mode": "enforce", "maxAttempts": 2},
+        "runbooks": [{"names": ["stubborn"]}],
+        "notifications": [{"webhook": {"url": url}}]});
+    // Central's Host status, written before the restart: this episode already escalated.
+    let digest = runbook(&Signer::from_seed(&[44; 32])).digest.unwrap();
+    let status = json!({"results": {"stubborn": {
+        "result": "escalated", "attempts": 2, "runbookDigest": digest,
+        "lastChecked": "2026-01-01T00:00:00Z"}}});
+    let executor = ScriptedExecutor::new();
+    executor.answer("box", "check", Ok(StepRun::exited(1, b"drifted")));
+    let dir = tempfile::tempdir().unwrap();
+    let controller = controller(
+        dir.path(),
+        site,
+        executor,
+        StdDuration::from_secs(3600),
+        status,
+    )
+    .await;
+    let test = async {
+        for _ in 0..100 {
+            if !controller.services().central.patches().is_empty() {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+        tokio::time::sleep(StdDuration::from_millis(500)).await;
+    };
+    tokio::select! {
+        ended = controller.run(std::future::pending()) => panic!("the loop ended: {ended:?}"),
+        () = test => {}
+    }
+    let escalated = condition(&controller, "Escalated");
+    assert_eq!(escalated["status"], "True", "{escalated}");
+    let calls = controller.services().transports.calls();
+    assert!(
+        calls.iter().all(|(_, step)| step == "check"),
+        "no remediation after the budget: {calls:?}"
+    );
+    assert!(received.lock().unwrap().is_empty(), "nobody is told twice");
 }
