@@ -153,7 +153,8 @@ impl Transports for BuiltIn {
     }
 }
 
-/// One executor for every transport: how tests run the loop with a [`ScriptedExecutor`].
+/// One executor for every transport: how tests run the loop with a
+/// [`ScriptedExecutor`](crate::exec::ScriptedExecutor).
 impl<E: Executor> Transports for E {
     async fn run(
         &self,
