@@ -109,6 +109,51 @@ impl HttpCentral {
         format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
     }
 
+    /// `GET path?query` answered with success, as a response still to read (a watch streams);
+    /// `timeout` replaces the client's 60 s for the whole exchange.
+    pub(crate) async fn open(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        timeout: Option<std::time::Duration>,
+    ) -> Result<reqwest::Response, Error> {
+        let mut request = self.request(reqwest::Method::GET, path).query(query);
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        let failed = |message: String| Error::Central {
+            url: self.url(path),
+            message,
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| failed(format!("cannot reach central: {e}")))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let (code, body) = read(response).await;
+        Err(failed(explain(code, &body)))
+    }
+
+    /// `GET path?query`: the body of a success.
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Vec<u8>, Error> {
+        let response = self.open(path, query, timeout).await?;
+        response
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| Error::Central {
+                url: self.url(path),
+                message: format!("the answer broke off: {e}"),
+            })
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let request = self.client.request(method, self.url(path));
         match &self.token {

@@ -89,6 +89,15 @@ pub enum Error {
         /// Why, without any output or parameter value.
         message: String,
     },
+    /// Something central sent (or the cache holds) does not decode.
+    #[error("{what} does not decode: {source}")]
+    Decode {
+        /// What it was.
+        what: String,
+        /// serde's error, with the field.
+        #[source]
+        source: serde_json::Error,
+    },
     /// An SSH host presented another key than the one pinned for it (a reinstalled host, or
     /// someone in between): nothing was run on it.
     #[error(

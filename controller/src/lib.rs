@@ -1,10 +1,11 @@
-//! `osc-controller`: the appliance controller, its decision and durable-state half.
+//! `osc-controller`: the appliance controller.
 //!
 //! The controller checks every (host, runbook) pair of its site, heals drift with signed runbooks,
-//! and sends signed, hash-chained evidence and status to central through a durable outbox. This
-//! crate holds the parts that decide and remember; the parts that reach hosts and central sit
-//! behind the narrow traits [`exec::Executor`] and [`central::Central`] (and the store behind
-//! [`outbox::OutboxStore`]), each with a production and a test implementation.
+//! and sends signed, hash-chained evidence and status to central through a durable outbox. The
+//! parts that decide are pure; the parts that reach hosts and central sit behind narrow traits
+//! ([`exec::Executor`] and [`run::Transports`], [`central::Central`], [`sync::Source`],
+//! [`credentials::Pull`], [`ntp::Ntp`], and the store behind [`outbox::OutboxStore`]), each with a
+//! production and a test implementation.
 //!
 //! # Layout
 //! - [`config`]: the YAML config file, option for option the NixOS module's, checked on load.
@@ -28,19 +29,37 @@
 //!   implementation with the CA pinned, and an in-memory central for tests.
 //! - [`enroll`]: `osc-controller enroll`: key generation (0600), the enrollment request and its
 //!   proof, writing the token and config files.
+//! - [`cache`]: the site's desired state as last seen ([`cache::Snapshot`]), changed by pure list
+//!   and watch-event functions, saved atomically under the state directory.
+//! - [`sync`]: list + watch of the site's resources into the cache, with resume, re-list on 410,
+//!   bookmarks and backoff; whether the controller runs from the cache and since when.
+//! - [`credentials`]: the credential pull, secrets in memory only, refreshed per resourceVersion.
+//! - [`run`]: the run loop (`osc-controller run`): items, workers, evidence, status, notices,
+//!   delivery and heartbeat; the [`run::Transports`] seam over the executors.
+//! - [`status`]: the Host's and the Appliance's status patches, pure.
+//! - [`notify`]: escalation notices: one outbox entry per target, webhook (HMAC-signed) and
+//!   syslog (RFC 5424) delivery.
+//! - [`ntp`]: the clock's offset from NTP, from chrony.
 
+pub mod cache;
 pub mod central;
 pub mod config;
+pub mod credentials;
 pub mod deliver;
 pub mod enroll;
 mod error;
 pub mod evidence;
 pub mod exec;
 pub mod items;
+pub mod notify;
+pub mod ntp;
 pub mod outbox;
 pub mod plan;
 pub mod queue;
 pub mod reconcile;
+pub mod run;
+pub mod status;
+pub mod sync;
 pub mod trust;
 
 pub use error::Error;

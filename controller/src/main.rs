@@ -4,10 +4,15 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use osc_controller::cache::Snapshot;
+use osc_controller::central::HttpCentral;
 use osc_controller::config::{self, Config, LogLevel, SecretString};
 use osc_controller::enroll::{Enrollment, enroll};
-use osc_controller::evidence::EvidenceChain;
+use osc_controller::exec::SshSettings;
+use osc_controller::ntp::Chrony;
 use osc_controller::outbox::{OutboxStore as _, SqliteOutbox};
+use osc_controller::run::{BuiltIn, Controller, Services, Settings, nixos_revision};
+use osc_controller::sync::CentralSource;
 use url::Url;
 
 /// The OsirisCare appliance controller.
@@ -80,31 +85,56 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run { config } => {
+            // Handled from the start, so a stop signal never kills a half-started controller.
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .context("cannot handle SIGTERM")?;
             let config = Config::load(&config)?;
             init_logs(config.log_level);
             let signer = config::read_signing_key(&config.signing_key_file)?;
-            config::read_token(&config.token_file)?;
+            let token = config::read_token(&config.token_file)?;
+            let ca = std::fs::read(&config.ca_file)
+                .with_context(|| format!("cannot read caFile {}", config.ca_file.display()))?;
             std::fs::create_dir_all(&config.state_directory)
                 .with_context(|| format!("cannot create {}", config.state_directory.display()))?;
+            let central = HttpCentral::new(config.central_url.clone(), &ca, Some(token))?;
             let outbox = SqliteOutbox::open(&config.outbox_path()).await?;
-            let chain = EvidenceChain::open(&outbox, config.appliance.clone(), signer).await?;
-            let depth = outbox.depth().await?;
+            let services = Services {
+                central: central.clone(),
+                source: CentralSource {
+                    central: central.clone(),
+                    site: config.site.clone(),
+                    appliance: config.appliance.clone(),
+                },
+                pull: central,
+                transports: BuiltIn::new(SshSettings::default()),
+                ntp: Chrony,
+            };
+            let settings = Settings::from_config(&config, nixos_revision());
+            let controller = Controller::new(
+                settings,
+                services,
+                outbox.clone(),
+                signer,
+                Snapshot::path(&config.state_directory),
+            )
+            .await?;
             tracing::info!(
                 site = config.site,
                 appliance = config.appliance,
                 outbox = %config.outbox_path().display(),
-                chain_head = chain.head().map(|h| h.seq),
-                undelivered = depth.total(),
-                "config loaded and outbox open; the reconcile loop is not built yet, waiting for a stop signal"
+                undelivered = outbox.depth().await?.total(),
+                "controller running"
             );
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .context("cannot handle SIGTERM")?;
-            tokio::select! {
-                _ = terminate.recv() => {}
-                stopped = tokio::signal::ctrl_c() => stopped.context("cannot handle SIGINT")?,
-            }
+            let shutdown = async move {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            };
+            controller.run(shutdown).await?;
             outbox.close().await;
+            tracing::info!("stopped");
             Ok(())
         }
     }

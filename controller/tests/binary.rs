@@ -1,5 +1,6 @@
 //! The `osc-controller` binary: a bad config stops it with the file and line; a good one opens
-//! the outbox, listens on no socket (pull-only), and stops cleanly on SIGTERM.
+//! the outbox, listens on no socket (pull-only) even while it retries an unreachable central
+//! (loopback port 1), and stops cleanly on SIGTERM.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -13,12 +14,13 @@ fn config(dir: &Path, extra: &str) -> std::path::PathBuf {
     let signer = Signer::from_seed(&[21; 32]);
     std::fs::write(dir.join("signing.key"), signer.to_base64().as_bytes()).unwrap();
     std::fs::write(dir.join("token"), "osc_0123456789abcdef.secret").unwrap();
-    std::fs::write(dir.join("ca.crt"), "not read by run yet").unwrap();
+    let ca = rcgen::generate_simple_self_signed(vec!["central.test".to_owned()]).unwrap();
+    std::fs::write(dir.join("ca.crt"), ca.cert.pem()).unwrap();
     let path = dir.join("controller.yaml");
     std::fs::write(
         &path,
         format!(
-            "centralUrl: https://central.example.net
+            "centralUrl: https://127.0.0.1:1
 caFile: ca.crt
 tokenFile: token
 site: smile
@@ -72,13 +74,13 @@ fn run_opens_the_outbox_listens_on_nothing_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Its log line says the outbox is open; read until then.
+    // Its log line says it runs, with the outbox open; read until then.
     let stdout = child.stdout.take().unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
     let ready = lines
         .by_ref()
         .map(Result::unwrap)
-        .find(|line| line.contains("outbox open"));
+        .find(|line| line.contains("controller running"));
     assert!(ready.is_some(), "the controller never said it was ready");
     assert!(dir.path().join("state/outbox.sqlite3").exists());
     assert!(!ready.unwrap().contains("secret"), "no secret in the log");

@@ -7,122 +7,19 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use chrono::Utc;
-use osc_central::api::{self, AppState};
-use osc_central::auth::{Role, TokenSpec};
-use osc_central::config::{Config as CentralConfig, Options};
-use osc_central::server::{Server, Services};
 use osc_controller::central::{Answer, Central as _, HttpCentral, StatusPatch, StatusTarget};
 use osc_controller::config::{SecretString, read_signing_key, read_token};
 use osc_controller::deliver::{Drained, ToCentral, drain};
 use osc_controller::enroll::{Enrollment, enroll};
 use osc_controller::evidence::EvidenceChain;
 use osc_controller::outbox::{EntryKind, OutboxStore as _, SqliteOutbox};
-use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use serde_json::json;
 
 mod common;
 use common::record;
-
-/// A real central on 127.0.0.1, with an admin token and a client that pins its CA.
-struct Central {
-    url: String,
-    ca: std::path::PathBuf,
-    client: reqwest::Client,
-    admin: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-    _data: tempfile::TempDir,
-}
-
-impl Central {
-    async fn start() -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let config = CentralConfig::from_options(Options {
-            data_dir: Some(data.path().join("data")),
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            ..Options::default()
-        })
-        .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = Server::new(&config, listener).unwrap();
-        let state = AppState::new(Services::open(&config, &server).await.unwrap());
-        let admin = state
-            .auth
-            .issue(TokenSpec {
-                name: "admin".into(),
-                role: Role::Admin,
-                expires_at: None,
-            })
-            .await
-            .unwrap()
-            .bearer;
-        let url = format!("https://{}", server.local_addr());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(api::app(state), async {
-            let _ = stopped.await;
-        }));
-        let ca = data.path().join("data/tls/ca.crt");
-        let client = reqwest::Client::builder()
-            .add_root_certificate(
-                reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap(),
-            )
-            .build()
-            .unwrap();
-        Self {
-            url,
-            ca,
-            client,
-            admin,
-            stop: Some(stop),
-            task,
-            _data: data,
-        }
-    }
-
-    async fn call(
-        &self,
-        token: &str,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    /// A fresh enrollment token for `site`.
-    async fn enrollment_token(&self, site: &str) -> String {
-        let (status, body) = self
-            .call(
-                &self.admin,
-                reqwest::Method::POST,
-                &format!("/osc/v1/sites/{site}/enrollment-tokens"),
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["token"].as_str().unwrap().to_owned()
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap();
-    }
-}
+#[path = "common/central.rs"]
+mod test_central;
+use test_central::Central;
 
 /// An enrollment of `box1` with `token`, pinning `ca`, writing into `dir`.
 fn enrollment(central: &Central, ca: &Path, token: &str, dir: &Path) -> Enrollment {
