@@ -53,10 +53,21 @@ pub async fn enroll_with(
     central: &impl Central,
     enrollment: &Enrollment,
 ) -> Result<Enrolled, Error> {
-    let dir = enrollment
-        .config
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_owned);
+    // Absolute paths: the config resolves relative ones from its own folder, not from where
+    // `enroll` ran (regression: `--config osc-data/controller/controller.yaml` wrote paths that
+    // resolved to osc-data/controller/osc-data/controller/...).
+    let absolute = |path: &Path| {
+        std::path::absolute(path).map_err(|source| Error::ReadFile {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let dir = absolute(
+        &enrollment
+            .config
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_owned),
+    )?;
     let key_file = dir.join("signing.key");
     let token_file = dir.join("token");
     let signer = if key_file.exists() {
@@ -80,10 +91,8 @@ pub async fn enroll_with(
     };
     let response = central.enroll(&request).await?;
     write_secret(&token_file, response.token.as_bytes())?;
-    let ca_file = std::path::absolute(&enrollment.ca_file).map_err(|source| Error::ReadFile {
-        path: enrollment.ca_file.clone(),
-        source,
-    })?;
+    let ca_file = absolute(&enrollment.ca_file)?;
+    let state_directory = absolute(&enrollment.state_directory)?;
     let text = format!(
         "# Written by `osc-controller enroll`; every option is described in docs/controller.md.\n\
          centralUrl: {central}\n\
@@ -99,10 +108,12 @@ pub async fn enroll_with(
         site = yaml_string(&response.site),
         appliance = yaml_string(&response.appliance),
         key = yaml_string(&key_file.display().to_string()),
-        state = yaml_string(&enrollment.state_directory.display().to_string()),
+        state = yaml_string(&state_directory.display().to_string()),
     );
     write_secret(&enrollment.config, text.as_bytes())?;
+    // Read back what `run` will read, key included, so a config that cannot run fails here.
     let config = Config::load(&enrollment.config)?;
+    read_signing_key(&config.signing_key_file)?;
     Ok(Enrolled { response, config })
 }
 

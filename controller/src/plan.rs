@@ -291,11 +291,13 @@ fn refusal(desired: Desired<'_>, observed: &Observed, now: DateTime<Utc>) -> Opt
         runbook,
         local,
     } = desired;
+    // `allowedHosts` limits whom the controller contacts over the network; the appliance's own
+    // checks (local transport, no address) contact nobody.
     let allowed = local.allowed_hosts.is_empty()
         || item
             .address
             .as_ref()
-            .is_some_and(|a| local.allowed_hosts.contains(a));
+            .is_none_or(|a| local.allowed_hosts.contains(a));
     if !allowed {
         return Some(Refusal::HostNotAllowed {
             address: item.address.clone(),
@@ -825,6 +827,29 @@ mod tests {
             };
             assert_eq!(plan(desired, &c.observed, c.now), c.expected, "{}", c.name);
         }
+    }
+
+    /// Regression: with `allowedHosts` set, the appliance's own checks (local transport, no
+    /// address) were refused as "not allowed", though they contact nobody.
+    #[test]
+    fn allowed_hosts_never_refuses_the_appliances_own_checks() {
+        let mut own = item(json!({}));
+        own.address = None;
+        let local = Local {
+            allowed_hosts: vec!["10.0.0.9".into()],
+            ..local()
+        };
+        let runbook = signed(json!({}));
+        let desired = Desired {
+            item: &own,
+            runbook: &runbook,
+            local: &local,
+        };
+        assert_eq!(
+            plan(desired, &drifted(), noon()),
+            Plan::Heal { attempt: 1 },
+            "a local item is judged as if allowedHosts were empty"
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! `run`. Drift is injected and healed (a change of desired state runs the item at once), the
 //! Host's status and the Site's compliance show it, and the evidence central exports verifies.
 //! Chaos: central stops (healing goes on from the cache), the controller is killed with SIGKILL
-//! while central is away and again while it delivers the backlog; in the end every bundle the
-//! controller chained is in central once, in order, and the chain verifies.
+//! while central is away, again while it delivers the backlog, and again in the middle of a
+//! remediation; in the end every bundle the controller chained is in central once, in order, and
+//! the chain verifies.
 //!
 //! The clock's NTP offset comes from a stand-in `chronyc` on the controller's `PATH`.
 
@@ -118,6 +119,23 @@ fn runbook(signer: &Signer, marker: &Path) -> Value {
     sign_runbook(&mut spec, signer);
     json!({"apiVersion": "osiriscare.net/v1alpha1", "kind": "Runbook",
            "metadata": {"name": "marker"}, "spec": spec})
+}
+
+/// The same runbook with a slow remediation that says when it starts (beside the marker), so the
+/// test can kill the controller in the middle of it.
+fn slow_runbook(signer: &Signer, marker: &Path) -> Value {
+    let mut object = runbook(signer, marker);
+    let mut spec: RunbookSpec = serde_json::from_value(object["spec"].clone()).unwrap();
+    spec.remediate = Some(
+        serde_json::from_value(json!({"interpreter": "sh",
+            "script": "touch \"$MARKER.remediating\"; sleep 3; echo good > \"$MARKER\""}))
+        .unwrap(),
+    );
+    spec.digest = None;
+    spec.signatures.clear();
+    sign_runbook(&mut spec, signer);
+    object["spec"] = serde_json::to_value(spec).unwrap();
+    object
 }
 
 fn site(round: u32) -> Value {
@@ -339,6 +357,30 @@ async fn drift_is_healed_through_outages_and_crashes_and_every_bundle_arrives_on
     let status = get(&central, &appliance).await["status"].clone();
     assert_eq!(status["ntpOffsetMs"], 0, "{status}");
     assert!(status["lastSync"].is_string(), "{status}");
+
+    // The controller dies in the middle of a remediation (the runbook changes to a slow one,
+    // which runs the item at once): after a restart the drift is gone and the host passes or is
+    // healed again, and the chain below still holds every bundle once.
+    let path = format!("{API}/runbooks/marker");
+    let mut slow = get(&central, &path).await;
+    slow["spec"] = slow_runbook(&runbook_key, &marker)["spec"].clone();
+    std::fs::write(&marker, "tampered a third time\n").unwrap();
+    let (status, body) = central
+        .call(&central.admin, reqwest::Method::PUT, &path, Some(slow))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let started = marker.with_extension("remediating");
+    eventually("a slow remediation started", minute, || async {
+        started.exists()
+    })
+    .await;
+    controller.kill9();
+    let controller = Running::start(&config, &bin, &log, 4);
+    eventually("the drift is gone after the kill", 2 * minute, || async {
+        std::fs::read_to_string(&marker).unwrap() == "good\n"
+            && ["healed", "pass"].contains(&marker_result(&get(&central, HOST).await).as_str())
+    })
+    .await;
 
     // Everything the controller chained reaches central once, in order, and verifies: a
     // SIGTERM delivers what is still queued before the controller exits.

@@ -4,7 +4,8 @@
 //! Credentials pulled from central. A marker file absent on every host is healed on each; drift
 //! injected on one host is healed again when the desired state changes; each Host records its
 //! pinned host key, Reachable and Compliant; the site's score reaches 1; the evidence central
-//! exports verifies. (Central outages and SIGKILLs: `controller/tests/e2e.rs`.)
+//! exports verifies. Then one host becomes unreachable: it reports `Reachable=False` while drift on
+//! another is healed. (Central outages and SIGKILLs: `controller/tests/e2e.rs`.)
 
 use std::time::Duration;
 
@@ -259,6 +260,56 @@ async fn three_ssh_hosts_are_healed_and_their_status_and_evidence_reach_central(
                 >= 6
         })
         .await;
+
+        // h2 becomes unreachable (its SSH port answers every packet with a reset, so the open
+        // session breaks at once and reconnections are refused): it reports Reachable=False,
+        // while drift on h0 is healed as before.
+        hosts[2]
+            .exec_ok(&format!(
+                "nft add table inet cut && \
+                 nft add chain inet cut input '{{ type filter hook input priority 0; }}' && \
+                 nft add rule inet cut input tcp dport {} reject with tcp reset",
+                hosts[2].port()
+            ))
+            .unwrap();
+        hosts[0]
+            .exec_ok(&format!("echo tampered > {MARKER}"))
+            .unwrap();
+        let mut site = call(&central, get.clone(), &format!("{API}/sites/smile"), None).await;
+        site["spec"] = site_spec(2);
+        call(
+            &central,
+            reqwest::Method::PUT,
+            &format!("{API}/sites/smile"),
+            Some(site),
+        )
+        .await;
+        eventually("h2 is reported unreachable", || async {
+            let status = result(&central, "h2").await;
+            status["conditions"].as_array().is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|c| c["type"] == "Reachable" && c["status"] == "False")
+            })
+        })
+        .await;
+        eventually("h0 healed again beside the unreachable h2", || async {
+            let healed = call(
+                &central,
+                get.clone(),
+                "/osc/v1/sites/smile/evidence?host=h0&outcome=healed",
+                None,
+            )
+            .await;
+            healed["items"]
+                .as_array()
+                .is_some_and(|items| items.len() == 2)
+        })
+        .await;
+        assert_eq!(
+            hosts[0].exec_ok(&format!("cat {MARKER}")).unwrap(),
+            "good\n"
+        );
     };
     tokio::select! {
         ended = running => panic!("the loop ended: {ended:?}"),
