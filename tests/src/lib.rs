@@ -12,6 +12,7 @@
 //! - [`signing`]: the runbook library's digests and signatures, written by `sign-runbooks`.
 
 pub mod bench;
+pub mod controller_bench;
 pub mod evidence_bench;
 pub mod host;
 pub mod runbook;
