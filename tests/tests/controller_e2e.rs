@@ -80,6 +80,26 @@ where
     }
 }
 
+/// Drifts `host`'s marker, then changes the desired state (a new `round`) so the item runs at once.
+async fn drift_and_touch_the_site(central: &Central, host: &TestHost, round: u32) {
+    host.exec_ok(&format!("echo tampered > {MARKER}")).unwrap();
+    let path = format!("{API}/sites/smile");
+    let mut site = call(central, reqwest::Method::GET, &path, None).await;
+    site["spec"] = site_spec(round);
+    call(central, reqwest::Method::PUT, &path, Some(site)).await;
+}
+
+/// Waits until central holds `count` heals of `host`.
+async fn healed_times(central: &Central, host: &str, count: usize) {
+    let path = format!("/osc/v1/sites/smile/evidence?host={host}&outcome=healed");
+    eventually(&format!("{host} healed {count} times"), || async {
+        call(central, reqwest::Method::GET, &path, None).await["items"]
+            .as_array()
+            .is_some_and(|items| items.len() == count)
+    })
+    .await;
+}
+
 async fn result(central: &Central, host: &str) -> Value {
     let host = call(
         central,
@@ -200,31 +220,8 @@ async fn three_ssh_hosts_are_healed_and_their_status_and_evidence_reach_central(
         }
 
         // Drift on one host and a change of desired state: it is healed again, the others pass.
-        hosts[1]
-            .exec_ok(&format!("echo tampered > {MARKER}"))
-            .unwrap();
-        let mut site = call(&central, get.clone(), &format!("{API}/sites/smile"), None).await;
-        site["spec"] = site_spec(1);
-        call(
-            &central,
-            reqwest::Method::PUT,
-            &format!("{API}/sites/smile"),
-            Some(site),
-        )
-        .await;
-        eventually("h1 healed a second time", || async {
-            let healed = call(
-                &central,
-                get.clone(),
-                "/osc/v1/sites/smile/evidence?host=h1&outcome=healed",
-                None,
-            )
-            .await;
-            healed["items"]
-                .as_array()
-                .is_some_and(|items| items.len() == 2)
-        })
-        .await;
+        drift_and_touch_the_site(&central, &hosts[1], 1).await;
+        healed_times(&central, "h1", 2).await;
         for name in ["h0", "h2"] {
             eventually(&format!("{name} passes"), || async {
                 result(&central, name).await["results"]["marker"]["result"] == "pass"
@@ -272,18 +269,7 @@ async fn three_ssh_hosts_are_healed_and_their_status_and_evidence_reach_central(
                 hosts[2].port()
             ))
             .unwrap();
-        hosts[0]
-            .exec_ok(&format!("echo tampered > {MARKER}"))
-            .unwrap();
-        let mut site = call(&central, get.clone(), &format!("{API}/sites/smile"), None).await;
-        site["spec"] = site_spec(2);
-        call(
-            &central,
-            reqwest::Method::PUT,
-            &format!("{API}/sites/smile"),
-            Some(site),
-        )
-        .await;
+        drift_and_touch_the_site(&central, &hosts[0], 2).await;
         eventually("h2 is reported unreachable", || async {
             let status = result(&central, "h2").await;
             status["conditions"].as_array().is_some_and(|conditions| {
@@ -293,19 +279,7 @@ async fn three_ssh_hosts_are_healed_and_their_status_and_evidence_reach_central(
             })
         })
         .await;
-        eventually("h0 healed again beside the unreachable h2", || async {
-            let healed = call(
-                &central,
-                get.clone(),
-                "/osc/v1/sites/smile/evidence?host=h0&outcome=healed",
-                None,
-            )
-            .await;
-            healed["items"]
-                .as_array()
-                .is_some_and(|items| items.len() == 2)
-        })
-        .await;
+        healed_times(&central, "h0", 2).await;
         assert_eq!(
             hosts[0].exec_ok(&format!("cat {MARKER}")).unwrap(),
             "good\n"
