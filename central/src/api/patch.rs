@@ -266,13 +266,22 @@ impl ApplyPatch {
                 field("/metadata/name").unwrap_or("none")
             )));
         }
-        if let (Some(given), Some(namespace)) = (field("/metadata/namespace"), &path.namespace)
-            && given != namespace
-        {
-            return Err(ApiError::bad_request(format!(
-                "the namespace of the applied configuration ({given}) does not match the \
-                 namespace on the URL ({namespace})"
-            )));
+        match (config.pointer("/metadata/namespace"), &path.namespace) {
+            (None | Some(Value::Null), _) => {}
+            (Some(Value::String(given)), Some(namespace)) if given != namespace => {
+                return Err(ApiError::bad_request(format!(
+                    "the namespace of the applied configuration ({given}) does not match the \
+                     namespace on the URL ({namespace})"
+                )));
+            }
+            (Some(Value::String(_)), _) => {}
+            // Checked here, not by the object's schema: the URL's namespace replaces it later.
+            (Some(other), _) => {
+                return Err(ApiError::bad_request(format!(
+                    "metadata.namespace of the applied configuration must be a string, not \
+                     {other}; quote it if YAML reads it as a number"
+                )));
+            }
         }
         if config
             .pointer("/metadata/managedFields")
@@ -560,6 +569,11 @@ mod tests {
                 query.clone(),
                 body("web-1", "beta", ""),
                 "does not match the namespace",
+            ),
+            (
+                query.clone(),
+                body("web-1", "1e300", ""),
+                "metadata.namespace of the applied configuration must be a string",
             ),
             (
                 query.clone(),
