@@ -22,12 +22,9 @@ use osc_controller::trust::sign_runbook;
 use osc_crds::kinds::RunbookSpec;
 use osc_proto::dsse::{PublicKey, Signer};
 use osc_proto::export::{EvidenceExport, verify_export};
+use osc_tests::central::Central;
 use osc_tests::host::TestHost;
 use serde_json::{Value, json};
-
-#[path = "../../controller/tests/common/central.rs"]
-mod test_central;
-use test_central::Central;
 
 const API: &str = "/apis/osiriscare.net/v1alpha1";
 const MARKER: &str = "/etc/osc-e2e-marker";
