@@ -1,5 +1,7 @@
 //! Logging: a `tracing` subscriber writing text or JSON lines, filtered `RUST_LOG`-style.
 
+use std::io::IsTerminal as _;
+
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -30,17 +32,20 @@ pub enum TelemetryError {
 }
 
 /// Installs the process-wide subscriber, writing to standard error, and routes `log` records
-/// (from dependencies that use `log`) into it.
+/// (from dependencies that use `log`) into it. Colours only on a terminal: journald and log
+/// files get plain text.
 pub fn init(settings: &LogSettings) -> Result<(), TelemetryError> {
-    subscriber(settings, std::io::stderr)?
+    subscriber(settings, std::io::stderr, std::io::stderr().is_terminal())?
         .try_init()
         .map_err(|source| TelemetryError::Install { source })
 }
 
-/// The subscriber `init` installs, writing to `writer`; tests pass a buffer.
+/// The subscriber `init` installs, writing to `writer` (with ANSI colours if `ansi`); tests
+/// pass a buffer.
 pub fn subscriber<W>(
     settings: &LogSettings,
     writer: W,
+    ansi: bool,
 ) -> Result<Box<dyn Subscriber + Send + Sync>, TelemetryError>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -51,6 +56,7 @@ where
     })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(writer);
     Ok(match settings.format {
         LogFormat::Text => Box::new(builder.finish()),

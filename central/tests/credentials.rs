@@ -659,7 +659,8 @@ async fn no_secret_reaches_a_log_line_or_a_metric() {
         format: LogFormat::Json,
         filter: "debug,osc_central=trace".to_owned(),
     };
-    let subscriber = osc_central::telemetry::subscriber(&settings, captured.clone()).unwrap();
+    let subscriber =
+        osc_central::telemetry::subscriber(&settings, captured.clone(), false).unwrap();
     tracing::subscriber::set_global_default(subscriber)
         .expect("this test owns the process's log subscriber");
 

@@ -1,5 +1,6 @@
 //! The `osc-controller` binary: parses the command line and hands over to the library.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -148,5 +149,9 @@ fn init_logs(level: LogLevel) {
         LogLevel::Debug => tracing::Level::DEBUG,
         LogLevel::Trace => tracing::Level::TRACE,
     };
-    tracing_subscriber::fmt().with_max_level(level).init();
+    // Colours only on a terminal: journald and log files get plain text.
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }

@@ -407,5 +407,7 @@ async fn drift_is_healed_through_outages_and_crashes_and_every_bundle_arrives_on
         !log.contains(&token),
         "the enrollment token is never logged"
     );
+    // Written to a file, not a terminal: plain text, no colour codes.
+    assert!(!log.contains('\u{1b}'), "ANSI escapes in the log:\n{log}");
     central.stop().await;
 }
