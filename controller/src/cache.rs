@@ -195,6 +195,32 @@ impl Snapshot {
         Ok(())
     }
 
+    /// Whether `other` asks for the same work: the same Runbooks and Credentials, and the same
+    /// Site and Hosts apart from their status and resourceVersion. The controller's own status
+    /// patches (and central's roll-up of the Site) come back as watch events that change only
+    /// those, so the run loop recomputes its items only when this is false.
+    pub fn same_work(&self, other: &Snapshot) -> bool {
+        fn written<S: osc_crds::kinds::Spec + PartialEq>(
+            object: &osc_crds::kinds::Object<S>,
+        ) -> impl PartialEq + '_ {
+            let meta = &object.metadata;
+            (
+                (&meta.name, &meta.namespace, &meta.uid, meta.generation),
+                (&meta.labels, &meta.annotations, &meta.deletion_timestamp),
+                &object.spec,
+            )
+        }
+        self.runbooks == other.runbooks
+            && self.credentials == other.credentials
+            && self.site.as_ref().map(written) == other.site.as_ref().map(written)
+            && self.hosts.len() == other.hosts.len()
+            && self
+                .hosts
+                .values()
+                .zip(other.hosts.values())
+                .all(|(a, b)| written(a) == written(b))
+    }
+
     /// The cache file in `state_directory`.
     pub fn path(state_directory: &Path) -> PathBuf {
         state_directory.join("cache").join(CACHE_FILE)
@@ -231,9 +257,11 @@ impl Snapshot {
         let folder = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(folder).map_err(failed)?;
         let temporary = path.with_extension("json.tmp");
+        // Serialized first, then written at once: a `File` is unbuffered, and the serializer
+        // writes token by token.
+        let bytes = serde_json::to_vec(self).expect("a snapshot serializes");
         let mut file = std::fs::File::create(&temporary).map_err(failed)?;
-        serde_json::to_writer(&mut file, self).expect("a snapshot serializes");
-        file.flush().map_err(failed)?;
+        file.write_all(&bytes).map_err(failed)?;
         file.sync_all().map_err(failed)?;
         std::fs::rename(&temporary, path).map_err(failed)?;
         std::fs::File::open(folder)
@@ -273,6 +301,56 @@ pub(crate) mod tests {
             snapshot.replace(kind, vec![], "1".into(), now()).unwrap();
         }
         snapshot
+    }
+
+    #[test]
+    fn only_status_and_bookkeeping_changes_ask_for_the_same_work() {
+        let with = |host_changes: Value| {
+            let mut s = listed();
+            let mut object = host("ehr", "2");
+            json_patch_merge(&mut object, host_changes);
+            s.apply(Kind::Host, WatchEvent::Added(object), now())
+                .unwrap();
+            s
+        };
+        let base = with(json!({}));
+        let same = [
+            json!({"metadata": {"resourceVersion": "9"}}),
+            json!({"status": {"observedGeneration": 1}}),
+        ];
+        for change in same {
+            assert!(base.same_work(&with(change.clone())), "{change}");
+        }
+        let different = [
+            json!({"metadata": {"labels": {"role": "ehr"}}}),
+            json!({"metadata": {"generation": 2}}),
+            json!({"spec": {"address": "10.0.0.9"}}),
+        ];
+        for change in different {
+            assert!(!base.same_work(&with(change.clone())), "{change}");
+        }
+        let mut other_host = listed();
+        other_host
+            .apply(Kind::Host, WatchEvent::Added(host("files", "2")), now())
+            .unwrap();
+        assert!(!base.same_work(&other_host));
+        // Bookkeeping alone (a later contact, another resume point) is the same work.
+        let mut later = base.clone();
+        later.contact.clear();
+        later.versions.insert("Host".into(), "99".into());
+        assert!(base.same_work(&later));
+    }
+
+    /// `patch` merged into `target` as a JSON merge patch (RFC 7386, without deletions).
+    fn json_patch_merge(target: &mut Value, patch: Value) {
+        match (target, patch) {
+            (Value::Object(target), Value::Object(patch)) => {
+                for (key, value) in patch {
+                    json_patch_merge(target.entry(key).or_insert(Value::Null), value);
+                }
+            }
+            (target, patch) => *target = patch,
+        }
     }
 
     #[test]

@@ -163,8 +163,9 @@ impl Reconciliation {
 
 impl Plan {
     /// When the item comes back: at the window's opening for a deferral until then, with
-    /// backoff after an error, a failed heal or a clock that cannot be trusted (each may clear
-    /// soon), else after its interval.
+    /// backoff after an error, a failed heal, a clock that cannot be trusted or a desired state
+    /// not (or no longer) synced (each may clear soon: at start the first lists are seconds
+    /// away), else after its interval.
     pub fn requeue(&self, now: DateTime<Utc>) -> Requeue {
         match self {
             Plan::Defer(Deferral::OutsideWindow { opens: Some(opens) }) => {
@@ -172,7 +173,8 @@ impl Plan {
             }
             Plan::CheckError
             | Plan::Failed { .. }
-            | Plan::Defer(Deferral::ClockUnknown | Deferral::ClockSkew { .. }) => Requeue::Backoff,
+            | Plan::Defer(Deferral::ClockUnknown | Deferral::ClockSkew { .. })
+            | Plan::Refuse(Refusal::StaleCache { .. }) => Requeue::Backoff,
             _ => Requeue::Interval,
         }
     }
@@ -387,6 +389,18 @@ mod tests {
             (Plan::Failed { attempts: 1 }, Requeue::Backoff),
             (
                 Plan::Refuse(Refusal::StaleCache { synced_at: None }),
+                Requeue::Backoff,
+            ),
+            (
+                Plan::Refuse(Refusal::StaleCache {
+                    synced_at: Some(now() - chrono::TimeDelta::days(2)),
+                }),
+                Requeue::Backoff,
+            ),
+            (
+                Plan::Refuse(Refusal::HostNotAllowed {
+                    address: Some("10.0.0.9".into()),
+                }),
                 Requeue::Interval,
             ),
         ];

@@ -397,6 +397,7 @@ where
             result = &mut background => return result,
         }
         drop(background);
+        self.desired.flush();
         // What the last reconciles queued goes out now if central takes it; the rest waits in
         // the outbox for the next start.
         let central = ToCentral {
@@ -434,16 +435,26 @@ where
     /// Turns each snapshot into items (and pulls the credentials it names).
     async fn follow_desired(&self) {
         let mut snapshots = self.desired.subscribe();
+        let mut applied: Option<Arc<Snapshot>> = None;
         loop {
             let snapshot = snapshots.borrow_and_update().clone();
-            self.apply_desired(&snapshot).await;
+            // A snapshot that changes only statuses needs no new items; one whose credentials
+            // did not all pull is applied again on the next change, to retry them.
+            if !applied
+                .as_ref()
+                .is_some_and(|last| last.same_work(&snapshot))
+            {
+                let pulled = self.apply_desired(&snapshot).await;
+                applied = pulled.then_some(snapshot);
+            }
             if snapshots.changed().await.is_err() {
                 return;
             }
         }
     }
 
-    async fn apply_desired(&self, snapshot: &Snapshot) {
+    /// Returns whether every credential it names was pulled.
+    async fn apply_desired(&self, snapshot: &Snapshot) -> bool {
         let new = match &snapshot.site {
             Some(site) => {
                 let hosts: Vec<Host> = snapshot.hosts.values().cloned().collect();
@@ -474,14 +485,16 @@ where
                 "work items changed"
             );
         }
-        self.queue.desired(&old, &new);
-        for (name, error) in self
+        // Credentials first: the items queued next use them at once.
+        let failed = self
             .credentials
             .refresh(&self.services.pull, &self.settings.site, snapshot)
-            .await
-        {
+            .await;
+        self.queue.desired(&old, &new);
+        for (name, error) in &failed {
             tracing::warn!(credential = name, %error, "cannot pull a credential; retrying on the next change");
         }
+        failed.is_empty()
     }
 
     /// One reconcile of `key`, and everything recorded from it; returns the requeue.

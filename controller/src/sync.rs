@@ -64,7 +64,17 @@ struct State {
     snapshot: Snapshot,
     /// Kinds listed since the outage began; all of them ends it.
     relisted: Vec<Kind>,
+    /// When the cache was last written.
+    saved_at: Option<tokio::time::Instant>,
+    /// Whether the snapshot changed since (written by [`Desired::flush`]).
+    unsaved: bool,
 }
+
+/// How often the cache is written at most while watch events stream in. Every Host status the
+/// controller patches comes back as an event, so writing each one (the whole snapshot, synced)
+/// would cost more than the reconciles; a cache up to this much older only makes a restart
+/// resume its watches a few events earlier. Outages are written at once.
+pub const SAVE_EVERY: StdDuration = StdDuration::from_secs(5);
 
 /// How the controller stands with central, for the Appliance's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +101,8 @@ impl Desired {
             state: Mutex::new(State {
                 snapshot,
                 relisted: vec![],
+                saved_at: None,
+                unsaved: false,
             }),
             cache,
             published,
@@ -120,21 +132,43 @@ impl Desired {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Changes the snapshot with `f`, then saves and publishes it when `f` says it changed
-    /// (the resume point and contact times count: a restart resumes from them).
+    /// Changes the snapshot with `f`, then publishes it when `f` says it changed (the resume
+    /// point and contact times count: a restart resumes from them) and saves it: at once when
+    /// the outage bookkeeping changed or the last save is [`SAVE_EVERY`] old, else at the next
+    /// [`Desired::flush`].
     fn update<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Error>) -> Result<T, Error> {
         let mut state = self.lock();
         let before = state.snapshot.clone();
         let out = f(&mut state)?;
         if state.snapshot != before {
-            if let Err(error) = state.snapshot.save(&self.cache) {
-                tracing::error!(%error, "cannot save the desired-state cache");
+            let outage = |s: &Snapshot| (s.offline_since, s.last_outage);
+            let due = state.saved_at.is_none_or(|at| at.elapsed() >= SAVE_EVERY);
+            if due || outage(&state.snapshot) != outage(&before) {
+                self.save(&mut state);
+            } else {
+                state.unsaved = true;
             }
             let snapshot = Arc::new(state.snapshot.clone());
             drop(state);
             self.published.send_replace(snapshot);
         }
         Ok(out)
+    }
+
+    /// Writes the cache if the snapshot changed since it was last written.
+    pub fn flush(&self) {
+        let mut state = self.lock();
+        if state.unsaved {
+            self.save(&mut state);
+        }
+    }
+
+    fn save(&self, state: &mut State) {
+        if let Err(error) = state.snapshot.save(&self.cache) {
+            tracing::error!(%error, "cannot save the desired-state cache");
+        }
+        state.saved_at = Some(tokio::time::Instant::now());
+        state.unsaved = false;
     }
 
     fn listed(
@@ -255,7 +289,8 @@ async fn follow(
     None
 }
 
-/// Runs [`watch_kind`] for every watched kind at once.
+/// Runs [`watch_kind`] for every watched kind at once, and writes the cache every
+/// [`SAVE_EVERY`] while it has unsaved changes.
 pub async fn watch_all(
     source: &impl Source,
     desired: &Desired,
@@ -265,7 +300,14 @@ pub async fn watch_all(
 ) {
     let [a, b, c, d, e] =
         WATCHED.map(|kind| watch_kind(source, kind, desired, resync, backoff, now));
-    tokio::join!(a, b, c, d, e);
+    let flushes = async {
+        let mut ticks = tokio::time::interval(SAVE_EVERY);
+        loop {
+            ticks.tick().await;
+            desired.flush();
+        }
+    };
+    tokio::join!(a, b, c, d, e, flushes);
 }
 
 /// The collection path of `kind` for `site` and `appliance`, with the selector that narrows it.
@@ -584,6 +626,44 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(cached.last_outage, Some((start, later)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_of_events_is_written_to_the_cache_once_per_save_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Snapshot::path(dir.path());
+        let desired = Desired::open(path.clone());
+        let cached_hosts = || Snapshot::load(&path).unwrap().unwrap().hosts.len();
+        let added = |version: u32| {
+            let event = WatchEvent::Added(host(&format!("h{version}"), &version.to_string()));
+            desired
+                .update(|s| s.snapshot.apply(Kind::Host, event, now()))
+                .unwrap();
+        };
+        // The first change is written at once.
+        desired
+            .listed(Kind::Host, vec![host("h1", "1")], "1".into(), now())
+            .unwrap();
+        assert_eq!(cached_hosts(), 1);
+        // Events right after it are published, not written...
+        for version in 2..40 {
+            added(version);
+        }
+        assert_eq!(desired.snapshot().hosts.len(), 39);
+        assert_eq!(cached_hosts(), 1);
+        // ...until a flush.
+        desired.flush();
+        assert_eq!(cached_hosts(), 39);
+        // Once the last save is SAVE_EVERY old, the next change is written at once.
+        added(40);
+        assert_eq!(cached_hosts(), 39);
+        tokio::time::advance(SAVE_EVERY).await;
+        added(41);
+        assert_eq!(cached_hosts(), 41);
+        // An outage is written at once, whatever the interval.
+        desired.unreachable(now());
+        let cached = Snapshot::load(&path).unwrap().unwrap();
+        assert_eq!(cached.offline_since, Some(now()));
     }
 
     #[test]

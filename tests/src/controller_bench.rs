@@ -626,7 +626,10 @@ impl Process {
             bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let child = Command::new(binary)
+        // setpriv: the controller dies with this process even when it is killed before Drop.
+        let child = Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "--"])
+            .arg(binary)
             .arg("run")
             .arg("--config")
             .arg(config)
