@@ -438,12 +438,15 @@ where
         let mut applied: Option<Arc<Snapshot>> = None;
         loop {
             let snapshot = snapshots.borrow_and_update().clone();
-            // A snapshot that changes only statuses needs no new items; one whose credentials
-            // did not all pull is applied again on the next change, to retry them.
-            if !applied
+            // A snapshot that changes only statuses needs no new items (and replaces the one
+            // held, which would otherwise stay as a third copy); one whose credentials did not
+            // all pull is applied again on the next change, to retry them.
+            if applied
                 .as_ref()
                 .is_some_and(|last| last.same_work(&snapshot))
             {
+                applied = Some(snapshot);
+            } else {
                 let pulled = self.apply_desired(&snapshot).await;
                 applied = pulled.then_some(snapshot);
             }

@@ -11,11 +11,11 @@
 //!    The scripts run in the test host's sshd, so the controller's figures exclude them: VmHWM
 //!    and VmRSS of `/proc/<pid>/status`, and CPU time (utime + stime of `/proc/<pid>/stat`,
 //!    children not counted) of the controller's process alone. CPU is reported for the first
-//!    pass over every item and for the steady state after it: a window of at least one interval,
-//!    until every item has been checked again. During that window drift is injected into one
-//!    Host's file at a time, spread evenly over the interval, and the time to the heal is
-//!    measured: from changing the file to central's Host status showing a new `lastHealed`
-//!    (central is polled every [`POLL_EVERY`]).
+//!    pass over every item (until central shows each checked) and for the steady state after
+//!    it, until central shows every item checked again (one interval later). From the start,
+//!    drift is injected into one Host's file at a time, spread evenly over one interval, and
+//!    the time to the heal is measured: from changing the file to central's Host status showing
+//!    a new `lastHealed` (central is polled every [`POLL_EVERY`]).
 //! 2. **drift at 1 s**: central refuses runbook intervals under one minute (`crds` validation
 //!    at admission), so this phase runs the controller's run loop in this process
 //!    (`osc_controller::run::Controller::run`, a real SQLite outbox and evidence chain) on a
@@ -143,7 +143,7 @@ pub struct Fleet {
     pub first_pass_secs: f64,
     /// CPU of the controller over the first pass, % of one core.
     pub first_pass_cpu_percent: f64,
-    /// Seconds of the steady window after the first pass.
+    /// Seconds from the first pass until every item was checked again (the steady window).
     pub steady_secs: f64,
     /// Items central showed checked again within the steady window (every item, or the run
     /// fails).
@@ -262,87 +262,65 @@ async fn fleet_phase(
     process.wait_running()?;
     let pid = process.pid();
 
-    let (first_wall, first_utc, first_cpu) = loop {
-        tokio::time::sleep(POLL_EVERY).await;
-        process.check_alive()?;
-        let checked = observe(&central)
-            .await?
-            .values()
-            .filter(|seen| seen.checked.is_some())
-            .count();
-        if checked >= items {
-            break (started.elapsed(), Utc::now(), proc_cpu(pid)?);
-        }
-        if started.elapsed() > FIRST_PASS_LIMIT {
-            return Err(unexpected(format!(
-                "only {checked} of {items} items were checked in {} s",
-                FIRST_PASS_LIMIT.as_secs()
-            )));
-        }
-    };
-    progress(&format!(
-        "fleet: first pass in {:.1} s; steady window of at least {} s with {} drifts",
-        first_wall.as_secs_f64(),
-        settings.fleet_interval.as_secs(),
-        settings.fleet_drifts.min(settings.hosts),
-    ));
-
-    let window = Instant::now();
-    let mut drifts = drift_schedule(settings, &names, window);
-    let limit = settings.fleet_interval * 2 + Duration::from_secs(120);
+    // Drifts are spread over one interval from the start, independent of when items run, so
+    // their waits for the next check sample every phase alike.
+    let mut drifts = drift_schedule(settings, &names, started);
+    let mut first: Option<(Instant, DateTime<Utc>, Duration)> = None;
+    let limit = FIRST_PASS_LIMIT + settings.fleet_interval * 2;
     let mut reported = Duration::ZERO;
     let rechecked = loop {
         tokio::time::sleep(POLL_EVERY).await;
         process.check_alive()?;
         let seen = observe(&central).await?;
         for drift in &mut drifts {
-            let item = seen.get(&(drift.host.clone(), "marker".to_owned()));
-            let healed_then = item.and_then(|seen| seen.healed);
-            match drift.injected {
-                None if drift.due <= Instant::now() => {
-                    on_host(&host, &format!("echo tampered > {MARKERS}/{}", drift.host))?;
-                    drift.injected = Some((Instant::now(), healed_then));
-                }
-                Some((at, before)) if drift.healed.is_none() && healed_then != before => {
-                    drift.healed = Some(at.elapsed());
-                    let content = on_host(&host, &format!("cat {MARKERS}/{}", drift.host))?;
-                    if content != "good\n" {
-                        return Err(unexpected(format!(
-                            "{} holds {content:?} after its heal",
-                            drift.host
-                        )));
-                    }
-                }
-                _ => {}
-            }
+            follow_drift(drift, &seen, &host)?;
         }
+        let healed = drifts.iter().filter(|d| d.healed.is_some()).count();
+        let elapsed = started.elapsed();
+        if elapsed > limit {
+            return Err(unexpected(format!(
+                "after {} s: first pass {}, {healed} of {} drifts healed",
+                elapsed.as_secs(),
+                if first.is_some() { "done" } else { "not done" },
+                drifts.len()
+            )));
+        }
+        let Some((_, first_utc, _)) = first else {
+            let checked = seen.values().filter(|s| s.checked.is_some()).count();
+            if checked >= items {
+                first = Some((Instant::now(), Utc::now(), proc_cpu(pid)?));
+                progress(&format!(
+                    "fleet: first pass in {:.1} s; then at least {} s until every item is \
+                     checked again",
+                    elapsed.as_secs_f64(),
+                    settings.fleet_interval.as_secs(),
+                ));
+            } else if elapsed > FIRST_PASS_LIMIT {
+                return Err(unexpected(format!(
+                    "only {checked} of {items} items were checked in {} s",
+                    FIRST_PASS_LIMIT.as_secs()
+                )));
+            }
+            continue;
+        };
         let rechecked = seen
             .values()
             .filter(|seen| seen.checked > Some(first_utc))
             .count();
-        let healed = drifts.iter().filter(|d| d.healed.is_some()).count();
-        let elapsed = window.elapsed();
         if elapsed >= settings.fleet_interval && rechecked >= items && healed == drifts.len() {
             break rechecked;
-        }
-        if elapsed > limit {
-            return Err(unexpected(format!(
-                "after {} s only {rechecked} of {items} items were checked again and {healed} \
-                 of {} drifts healed",
-                elapsed.as_secs(),
-                drifts.len()
-            )));
         }
         if elapsed >= reported + Duration::from_secs(60) {
             reported = elapsed;
             progress(&format!(
-                "fleet: {} s of the window, {rechecked}/{items} items checked again, \
-                 {healed}/{} drifts healed",
+                "fleet: {} s, {rechecked}/{items} items checked again, {healed}/{} drifts healed",
                 elapsed.as_secs(),
                 drifts.len()
             ));
         }
     };
+    let (window, _, first_cpu) = first.expect("the loop ends after the first pass");
+    let first_wall = window - started;
     let steady = window.elapsed();
     let steady_cpu = proc_cpu(pid)?.saturating_sub(first_cpu);
     let rss_end = proc_kib(pid, "VmRSS")?;
@@ -364,6 +342,36 @@ async fn fleet_phase(
         rss_end_mib: mib(rss_end),
         drift_to_heal: Latency::of(&mut samples),
     })
+}
+
+/// Injects `drift` once due, and stamps its heal once central shows a new `lastHealed` for the
+/// Host's marker (whose file must then hold `good` again).
+fn follow_drift(
+    drift: &mut Drift,
+    seen: &BTreeMap<(String, String), Seen>,
+    host: &TestHost,
+) -> Result<(), BenchError> {
+    let healed_then = seen
+        .get(&(drift.host.clone(), "marker".to_owned()))
+        .and_then(|seen| seen.healed);
+    match drift.injected {
+        None if drift.due <= Instant::now() => {
+            on_host(host, &format!("echo tampered > {MARKERS}/{}", drift.host))?;
+            drift.injected = Some((Instant::now(), healed_then));
+        }
+        Some((at, before)) if drift.healed.is_none() && healed_then != before => {
+            drift.healed = Some(at.elapsed());
+            let content = on_host(host, &format!("cat {MARKERS}/{}", drift.host))?;
+            if content != "good\n" {
+                return Err(unexpected(format!(
+                    "{} holds {content:?} after its heal",
+                    drift.host
+                )));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// One drift per Host (at most one per Host, so heals do not mix), spread evenly over one
