@@ -1,7 +1,7 @@
 //! The controller's SSH executor (`osc_controller::exec::SshExecutor`) against real test hosts: library
 //! runbooks healed over one session with a key and with a password, keys with a passphrase and keys
 //! refused, the step timeout killing the remote process, the output cap, host-key pinning, sudo
-//! refused, and an unreachable host failing alone.
+//! refused, an unreachable host failing alone, and idle sessions closed.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -521,4 +521,62 @@ async fn passphrase_keys_log_in_and_unusable_keys_are_refused_with_the_fix() {
     .await
     .expect("logged in with the decrypted key");
     assert_eq!(ran.output, b"root\n");
+}
+
+/// Runs `echo` on `name`, one of several Host names that all reach `host`.
+async fn echo_on(executor: &SshExecutor, host: &TestHost, name: &str) {
+    let run = executor
+        .run(StepRequest {
+            host: name,
+            address: Some(&host.address().to_string()),
+            name: "check",
+            step: &step("sh", "echo up", "10s"),
+            params: &BTreeMap::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(run.output, b"up\n");
+}
+
+/// Sessions no step uses are closed when another host connects: the least recently used beyond
+/// `max_sessions`, and any idle past `idle_close`; a closed host logs in again when next used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_beyond_the_limit_or_too_old_are_closed() {
+    let host = start();
+    let executor = SshExecutor::new(SshSettings {
+        connect_timeout: Duration::from_secs(3),
+        max_sessions: 2,
+        idle_close: Duration::from_secs(3600),
+        ..SshSettings::default()
+    });
+    for name in ["a", "b", "c"] {
+        executor.set_target(name, key_target(&host, None));
+    }
+    let logins = |n| sshd_count(&host, "Accepted publickey for osc", n);
+    echo_on(&executor, &host, "a").await;
+    echo_on(&executor, &host, "b").await;
+    assert_eq!(executor.sessions(), ["a", "b"]);
+    // A third host: the least recently used, a, is closed.
+    echo_on(&executor, &host, "c").await;
+    assert_eq!(executor.sessions(), ["b", "c"]);
+    // b and c reuse theirs; a logs in again and closes b.
+    echo_on(&executor, &host, "c").await;
+    assert_eq!(logins(3), 3);
+    echo_on(&executor, &host, "a").await;
+    assert_eq!(executor.sessions(), ["a", "c"]);
+    assert_eq!(logins(4), 4);
+
+    // Under the limit, a session idle past idle_close is closed all the same.
+    let executor = SshExecutor::new(SshSettings {
+        connect_timeout: Duration::from_secs(3),
+        idle_close: Duration::from_millis(300),
+        ..SshSettings::default()
+    });
+    for name in ["a", "b"] {
+        executor.set_target(name, key_target(&host, None));
+    }
+    echo_on(&executor, &host, "a").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    echo_on(&executor, &host, "b").await;
+    assert_eq!(executor.sessions(), ["b"]);
 }

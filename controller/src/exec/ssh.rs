@@ -4,7 +4,11 @@
 //! credential pull and a private key must never be written to disk for a client program to read.
 //!
 //! Per host: one authenticated session, reused by every step (a channel each, at most
-//! [`SshSettings::channels_per_host`] at once), opened again when it broke. The host key is
+//! [`SshSettings::channels_per_host`] at once), opened again when it broke. Sessions no step
+//! uses are closed when another host connects, if idle past [`SshSettings::idle_close`] or
+//! beyond [`SshSettings::max_sessions`] (least recently used first): a host's items run together,
+//! then nothing for an interval, and an idle session costs the appliance about 90 KB (russh's
+//! channel buffers) and the host a process. The host key is
 //! pinned on first contact ([`HostKey::first_contact`]; the caller records the fingerprint in the
 //! Host's `status.hostKey` and passes it back in [`SshTarget::host_key`]), and a host presenting
 //! another key is refused before anything is sent ([`Error::HostKeyMismatch`]).
@@ -54,6 +58,11 @@ pub struct SshSettings {
     /// How often a quiet session is probed, so that a host gone away is noticed during a long
     /// step (three unanswered probes close the session).
     pub keepalive: StdDuration,
+    /// Sessions kept open at most (at least 1): connecting beyond closes the least recently used
+    /// one that no step is using.
+    pub max_sessions: usize,
+    /// A session no step has used for this long is closed when another host connects.
+    pub idle_close: StdDuration,
 }
 
 impl Default for SshSettings {
@@ -63,6 +72,8 @@ impl Default for SshSettings {
             channels_per_host: 4,
             kill_after: StdDuration::from_secs(5),
             keepalive: StdDuration::from_secs(30),
+            max_sessions: 16,
+            idle_close: StdDuration::from_secs(60),
         }
     }
 }
@@ -129,6 +140,8 @@ struct Host {
     session: AsyncMutex<Option<Arc<Session>>>,
     /// Bounds the channels open at once.
     channels: Semaphore,
+    /// When a step last ended or a session was opened.
+    last_used: Mutex<Instant>,
 }
 
 /// An authenticated session.
@@ -285,6 +298,7 @@ impl SshExecutor {
             target,
             session: AsyncMutex::new(None),
             channels: Semaphore::new(self.settings.channels_per_host.max(1)),
+            last_used: Mutex::new(Instant::now()),
         };
         hosts.insert(host.to_owned(), Arc::new(host_entry));
     }
@@ -332,6 +346,7 @@ impl SshExecutor {
             return Ok((Arc::clone(session), key));
         }
         *current = None;
+        self.close_idle(name).await;
         let limit = self.settings.connect_timeout;
         let (session, key) = tokio::time::timeout(limit, self.login(name, host))
             .await
@@ -347,7 +362,73 @@ impl SshExecutor {
             })??;
         let session = Arc::new(session);
         *current = Some(Arc::clone(&session));
+        *lock(&host.last_used) = Instant::now();
         Ok((session, key))
+    }
+
+    /// The hosts with an open session, by name (sorted).
+    pub fn sessions(&self) -> Vec<String> {
+        let hosts: Vec<(String, Arc<Host>)> = lock(&self.hosts)
+            .iter()
+            .map(|(name, host)| (name.clone(), Arc::clone(host)))
+            .collect();
+        let mut open: Vec<String> = hosts
+            .into_iter()
+            .filter(|(_, host)| {
+                host.session
+                    .try_lock()
+                    .map_or(true, |s| s.as_ref().is_some_and(|s| !s.handle.is_closed()))
+            })
+            .map(|(name, _)| name)
+            .collect();
+        open.sort();
+        open
+    }
+
+    /// Before `opening` connects: closes the sessions of other hosts that no step uses and that
+    /// are idle past `idle_close`, then the least recently used of them while the open ones (the
+    /// new one counted) would exceed `max_sessions`. A host busy connecting is left alone.
+    async fn close_idle(&self, opening: &str) {
+        let hosts: Vec<Arc<Host>> = lock(&self.hosts)
+            .iter()
+            .filter(|(name, _)| name.as_str() != opening)
+            .map(|(_, host)| Arc::clone(host))
+            .collect();
+        let all_permits = self.settings.channels_per_host.max(1);
+        let mut open = 0;
+        let mut idle: Vec<(Instant, Arc<Host>)> = vec![];
+        for host in hosts {
+            let Ok(session) = host.session.try_lock() else {
+                open += 1;
+                continue;
+            };
+            if session.as_ref().is_some_and(|s| !s.handle.is_closed()) {
+                open += 1;
+                if host.channels.available_permits() == all_permits {
+                    idle.push((*lock(&host.last_used), Arc::clone(&host)));
+                }
+            }
+        }
+        idle.sort_by_key(|(last_used, _)| *last_used);
+        let room = self.settings.max_sessions.max(1) - 1;
+        for (last_used, host) in idle {
+            if open <= room && last_used.elapsed() < self.settings.idle_close {
+                break;
+            }
+            let Ok(mut session) = host.session.try_lock() else {
+                continue;
+            };
+            if host.channels.available_permits() != all_permits {
+                continue;
+            }
+            if let Some(session) = session.take() {
+                open -= 1;
+                let _ = session
+                    .handle
+                    .disconnect(russh::Disconnect::ByApplication, "idle", "en")
+                    .await;
+            }
+        }
     }
 
     /// Connects, checks the host key, logs in and checks `sudo -n`; pins the key on first
@@ -503,15 +584,31 @@ impl Executor for SshExecutor {
                 message,
             },
         )?;
-        let command = remote_command(&host.target.credential.username);
         let _permit = host.channels.acquire().await.expect("never closed");
-        let channel = self.channel(name, &host).await?;
-        let limit = timeout(request.step);
+        let ran = self.run_on(name, step, &host, &input, request.step).await;
+        *lock(&host.last_used) = Instant::now();
+        ran
+    }
+}
+
+impl SshExecutor {
+    /// [`Executor::run`] once the step holds one of the host's channels.
+    async fn run_on(
+        &self,
+        name: &str,
+        step: &'static str,
+        host: &Host,
+        input: &[u8],
+        request_step: &Step,
+    ) -> Result<StepRun, Error> {
+        let command = remote_command(&host.target.credential.username);
+        let channel = self.channel(name, host).await?;
+        let limit = timeout(request_step);
         // The remote `timeout` ends the step; this only bounds a host that stopped answering.
         let give_up = limit + self.settings.kill_after + self.settings.connect_timeout;
         let started = Instant::now();
         let mut output = Capture::new();
-        let exchanged = exchange(channel, command, &input, &mut output, Some(give_up))
+        let exchanged = exchange(channel, command, input, &mut output, Some(give_up))
             .await
             .map_err(|e| Error::Exec {
                 host: name.to_owned(),
