@@ -60,14 +60,22 @@ pub struct Desired {
 
 #[derive(Debug)]
 struct State {
-    /// The current snapshot, with the outage bookkeeping.
-    snapshot: Snapshot,
+    /// The current snapshot, with the outage bookkeeping; the published one is the same `Arc`,
+    /// so a change copies it once ([`State::snapshot_mut`]) and reading costs nothing.
+    snapshot: Arc<Snapshot>,
     /// Kinds listed since the outage began; all of them ends it.
     relisted: Vec<Kind>,
     /// When the cache was last written.
     saved_at: Option<tokio::time::Instant>,
     /// Whether the snapshot changed since (written by [`Desired::flush`]).
     unsaved: bool,
+}
+
+impl State {
+    /// The snapshot to change: copied first while the run loop holds the published one.
+    fn snapshot_mut(&mut self) -> &mut Snapshot {
+        Arc::make_mut(&mut self.snapshot)
+    }
 }
 
 /// How often the cache is written at most while watch events stream in. Every Host status the
@@ -96,7 +104,8 @@ impl Desired {
                 Snapshot::default()
             }
         };
-        let (published, _) = watch::channel(Arc::new(snapshot.clone()));
+        let snapshot = Arc::new(snapshot);
+        let (published, _) = watch::channel(Arc::clone(&snapshot));
         Self {
             state: Mutex::new(State {
                 snapshot,
@@ -138,9 +147,9 @@ impl Desired {
     /// [`Desired::flush`].
     fn update<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Error>) -> Result<T, Error> {
         let mut state = self.lock();
-        let before = state.snapshot.clone();
+        let before = Arc::clone(&state.snapshot);
         let out = f(&mut state)?;
-        if state.snapshot != before {
+        if !Arc::ptr_eq(&state.snapshot, &before) && *state.snapshot != *before {
             let outage = |s: &Snapshot| (s.offline_since, s.last_outage);
             let due = state.saved_at.is_none_or(|at| at.elapsed() >= SAVE_EVERY);
             if due || outage(&state.snapshot) != outage(&before) {
@@ -148,7 +157,7 @@ impl Desired {
             } else {
                 state.unsaved = true;
             }
-            let snapshot = Arc::new(state.snapshot.clone());
+            let snapshot = Arc::clone(&state.snapshot);
             drop(state);
             self.published.send_replace(snapshot);
         }
@@ -179,16 +188,17 @@ impl Desired {
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         self.update(|state| {
-            state.snapshot.replace(kind, items, version, now)?;
+            state.snapshot_mut().replace(kind, items, version, now)?;
             if let Some(since) = state.snapshot.offline_since {
                 if !state.relisted.contains(&kind) {
                     state.relisted.push(kind);
                 }
                 if WATCHED.iter().all(|k| state.relisted.contains(k)) {
                     tracing::info!(%since, "central is reachable again; the cache is current");
-                    state.snapshot.offline_since = None;
+                    let snapshot = state.snapshot_mut();
+                    snapshot.offline_since = None;
+                    snapshot.last_outage = Some((since, now));
                     state.relisted.clear();
-                    state.snapshot.last_outage = Some((since, now));
                 }
             }
             Ok(())
@@ -200,7 +210,7 @@ impl Desired {
             state.relisted.clear();
             if state.snapshot.offline_since.is_none() {
                 tracing::warn!("central is unreachable; reconciling from the cache");
-                state.snapshot.offline_since = Some(now);
+                state.snapshot_mut().offline_since = Some(now);
             }
             Ok(())
         });
@@ -275,7 +285,7 @@ async fn follow(
 ) -> Option<String> {
     while let Some(event) = stream.next().await {
         let applied =
-            event.and_then(|event| desired.update(|s| s.snapshot.apply(kind, event, now())));
+            event.and_then(|event| desired.update(|s| s.snapshot_mut().apply(kind, event, now())));
         match applied {
             Ok(Applied::Changed | Applied::Progress) => {}
             Ok(Applied::Expired) => {
@@ -637,7 +647,7 @@ mod tests {
         let added = |version: u32| {
             let event = WatchEvent::Added(host(&format!("h{version}"), &version.to_string()));
             desired
-                .update(|s| s.snapshot.apply(Kind::Host, event, now()))
+                .update(|s| s.snapshot_mut().apply(Kind::Host, event, now()))
                 .unwrap();
         };
         // The first change is written at once.
