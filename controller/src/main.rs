@@ -55,7 +55,9 @@ enum Command {
     },
 }
 
-#[tokio::main]
+// One thread: the controller waits on hosts and central, and the run loop already ran on the
+// main thread; each runtime worker thread only added its own malloc arena to the RSS.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Enroll {
