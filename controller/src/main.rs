@@ -111,7 +111,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 pull: central,
                 transports: BuiltIn::new(SshSettings::default()),
-                ntp: Chrony,
+                ntp: Chrony::default(),
             };
             let settings = Settings::from_config(&config, nixos_revision());
             let controller = Controller::new(

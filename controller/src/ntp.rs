@@ -5,6 +5,8 @@
 //! remediations: a clock that cannot be trusted must not stamp evidence of a heal.
 
 use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration as StdDuration;
 
 /// Reads the clock's offset from NTP.
@@ -13,37 +15,68 @@ pub trait Ntp: Send + Sync {
     fn offset_ms(&self) -> impl Future<Output = Option<i64>> + Send;
 }
 
-/// Asks chrony (`chronyc -c tracking`, found on `PATH`).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Chrony;
+/// Asks chrony (`chronyc -c tracking`, found on `PATH`). A problem is logged when it starts or
+/// changes, and its end once, not at every reading (every 30 s).
+#[derive(Debug)]
+pub struct Chrony {
+    /// The program to run.
+    program: PathBuf,
+    /// The problem last logged, while it lasts.
+    problem: Mutex<Option<String>>,
+}
 
-impl Ntp for Chrony {
-    async fn offset_ms(&self) -> Option<i64> {
-        let run = tokio::process::Command::new("chronyc")
+impl Default for Chrony {
+    fn default() -> Self {
+        Self::with_program("chronyc")
+    }
+}
+
+impl Chrony {
+    /// Chrony's client at `program` instead of `chronyc` on `PATH`.
+    pub fn with_program(program: impl Into<PathBuf>) -> Self {
+        Self {
+            program: program.into(),
+            problem: Mutex::new(None),
+        }
+    }
+
+    async fn read(&self) -> Result<i64, String> {
+        let run = tokio::process::Command::new(&self.program)
             .args(["-c", "tracking"])
             .kill_on_drop(true)
             .output();
         match tokio::time::timeout(StdDuration::from_secs(5), run).await {
             Ok(Ok(output)) if output.status.success() => {
-                let offset = tracking_offset_ms(&String::from_utf8_lossy(&output.stdout));
-                if offset.is_none() {
-                    tracing::warn!("chronyc tracking gave no offset; the clock counts as unknown");
-                }
-                offset
+                tracking_offset_ms(&String::from_utf8_lossy(&output.stdout))
+                    .ok_or_else(|| "chronyc tracking gave no offset".to_owned())
             }
-            Ok(Ok(output)) => {
-                tracing::warn!(status = %output.status, "chronyc tracking failed; the clock counts as unknown");
-                None
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "cannot run chronyc; the clock counts as unknown");
-                None
-            }
-            Err(_) => {
-                tracing::warn!("chronyc tracking timed out; the clock counts as unknown");
-                None
-            }
+            Ok(Ok(output)) => Err(format!("chronyc tracking failed ({})", output.status)),
+            Ok(Err(error)) => Err(format!("cannot run {}: {error}", self.program.display())),
+            Err(_) => Err("chronyc tracking timed out".to_owned()),
         }
+    }
+}
+
+impl Ntp for Chrony {
+    async fn offset_ms(&self) -> Option<i64> {
+        let read = self.read().await;
+        let mut last = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+        match &read {
+            Ok(_) => {
+                if last.take().is_some() {
+                    tracing::info!("chronyc gives the clock's offset again");
+                }
+            }
+            Err(problem) if last.as_ref() != Some(problem) => {
+                tracing::warn!(
+                    %problem,
+                    "the clock's offset from NTP is unknown; logged again when this changes"
+                );
+                *last = Some(problem.clone());
+            }
+            Err(_) => {}
+        }
+        read.ok()
     }
 }
 
@@ -97,5 +130,60 @@ mod tests {
         for (line, offset) in cases {
             assert_eq!(tracking_offset_ms(line), offset, "{line}");
         }
+    }
+
+    /// Log lines written to a shared buffer.
+    #[derive(Clone, Default)]
+    struct Logs(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_lasting_problem_is_logged_once_and_its_end_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("chronyc");
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let chrony = Chrony::with_program(&program);
+        // Not installed: unknown, said once.
+        for _ in 0..3 {
+            assert_eq!(chrony.offset_ms().await, None);
+        }
+        // Installed but not synchronised: another problem, said once more.
+        let script = |line: &str| {
+            std::fs::write(&program, format!("#!/bin/sh\necho '{line}'\n")).unwrap();
+            std::fs::set_permissions(
+                &program,
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+        };
+        script("00000000,,0,0.0,0.000000000,0,0,0,0,0,0,0,0,Not synchronised");
+        for _ in 0..3 {
+            assert_eq!(chrony.offset_ms().await, None);
+        }
+        // Synchronised: the offset, and the end of the problem said once.
+        script("C0A80001,192.168.0.1,2,1700000000.1,0.250000000,0,0,0,0,0,0,0,64,Normal");
+        for _ in 0..3 {
+            assert_eq!(chrony.offset_ms().await, Some(250));
+        }
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches("WARN").count(), 2, "{text}");
+        assert_eq!(text.matches("cannot run").count(), 1, "{text}");
+        assert_eq!(text.matches("gave no offset").count(), 1, "{text}");
+        assert_eq!(text.matches("offset again").count(), 1, "{text}");
     }
 }
