@@ -285,19 +285,9 @@ async fn drift_is_healed_through_outages_and_crashes_and_every_bundle_arrives_on
 
     // Drift, and a change of desired state: the item runs at once and heals.
     std::fs::write(&marker, "tampered\n").unwrap();
-    let (status, body) = central
-        .call(
-            &central.admin,
-            reqwest::Method::PUT,
-            &format!("{API}/sites/smile"),
-            Some({
-                let mut s = get(&central, &format!("{API}/sites/smile")).await;
-                s["spec"] = site(1)["spec"].clone();
-                s
-            }),
-        )
+    central
+        .set_spec(&format!("{API}/sites/smile"), &site(1)["spec"])
         .await;
-    assert_eq!(status, 200, "{body}");
     eventually("the drift healed", minute, || async {
         marker_result(&get(&central, HOST).await) == "healed"
     })

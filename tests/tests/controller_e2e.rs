@@ -80,10 +80,9 @@ where
 /// Drifts `host`'s marker, then changes the desired state (a new `round`) so the item runs at once.
 async fn drift_and_touch_the_site(central: &Central, host: &TestHost, round: u32) {
     host.exec_ok(&format!("echo tampered > {MARKER}")).unwrap();
-    let path = format!("{API}/sites/smile");
-    let mut site = call(central, reqwest::Method::GET, &path, None).await;
-    site["spec"] = site_spec(round);
-    call(central, reqwest::Method::PUT, &path, Some(site)).await;
+    central
+        .set_spec(&format!("{API}/sites/smile"), &site_spec(round))
+        .await;
 }
 
 /// Waits until central holds `count` heals of `host`.

@@ -126,6 +126,27 @@ impl Central {
         )
     }
 
+    /// Replaces the `spec` of the object at `path` as the admin: reads it, writes it back with
+    /// `spec`, and reads again on 409 Conflict (central's compliance roll-up writes a Site's
+    /// status meanwhile, which moves its resourceVersion). Panics on any other failure.
+    pub async fn set_spec(&self, path: &str, spec: &Value) {
+        for _ in 0..20 {
+            let (status, mut object) = self
+                .call(&self.admin, reqwest::Method::GET, path, None)
+                .await;
+            assert_eq!(status, 200, "{path}: {object}");
+            object["spec"] = spec.clone();
+            let (status, body) = self
+                .call(&self.admin, reqwest::Method::PUT, path, Some(object))
+                .await;
+            if status != 409 {
+                assert_eq!(status, 200, "{path}: {body}");
+                return;
+            }
+        }
+        panic!("{path}: 409 Conflict twenty times in a row");
+    }
+
     /// A fresh enrollment token for `site`.
     pub async fn enrollment_token(&self, site: &str) -> String {
         let (status, body) = self
