@@ -103,6 +103,21 @@ impl Settings {
     }
 }
 
+/// Prints a benchmark's `report` on standard output: as JSON when `json` (machine output), else
+/// as the aligned table `table` makes of it.
+pub fn print_report<R: serde::Serialize>(
+    report: &R,
+    json: bool,
+    table: impl FnOnce(&R) -> String,
+) -> serde_json::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", table(report));
+    }
+    Ok(())
+}
+
 /// The flags every benchmark binary takes.
 #[derive(Debug, clap::Args)]
 pub struct RunFlags {

@@ -9,7 +9,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use osc_tests::bench::{self, RunFlags, Settings};
+use osc_tests::bench::{self, RunFlags, Settings, print_report};
 
 /// Measures Central Command's API: single-object latency, update throughput with many clients
 /// (beside a bare axum handler doing the same database write), large lists and watch fan-out.
@@ -32,10 +32,6 @@ async fn main() -> anyhow::Result<()> {
     let report = bench::run(&settings, &|line| eprintln!("{line}"))
         .await
         .with_context(|| format!("the benchmark on {} failed", settings.backend.name()))?;
-    if flags.run.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.table());
-    }
+    print_report(&report, flags.run.json, |report| report.table())?;
     Ok(())
 }

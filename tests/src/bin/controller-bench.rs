@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
+use osc_tests::bench::print_report;
 use osc_tests::controller_bench::{self, Settings};
 
 /// Measures the controller's drift-to-heal time and its own memory and CPU under load.
@@ -47,10 +48,6 @@ async fn main() -> anyhow::Result<()> {
     let report = controller_bench::run(&settings, &controller, &|line| eprintln!("{line}"))
         .await
         .context("the controller benchmark failed")?;
-    if flags.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.table());
-    }
+    print_report(&report, flags.json, |report| report.table())?;
     Ok(())
 }

@@ -10,7 +10,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use osc_tests::bench::RunFlags;
+use osc_tests::bench::{RunFlags, print_report};
 use osc_tests::evidence_bench::{self, Settings};
 
 /// Measures evidence ingestion (one and many enrolled appliances posting signed, chained
@@ -41,10 +41,6 @@ async fn main() -> anyhow::Result<()> {
     let report = evidence_bench::run(&settings, &|line| eprintln!("{line}"))
         .await
         .with_context(|| format!("the benchmark on {} failed", settings.backend.name()))?;
-    if flags.run.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.table());
-    }
+    print_report(&report, flags.run.json, |report| report.table())?;
     Ok(())
 }
